@@ -1,0 +1,3 @@
+from vcc.cli import main
+
+main()

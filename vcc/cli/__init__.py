@@ -1,0 +1,39 @@
+"""The ``vcc`` command line. Each command group lives in its own module; this one assembles them and
+turns user errors (``VccError``) into a sentence and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from vcc import __version__
+from vcc.cli import config_cmd
+from vcc.errors import ConfigError, VccError
+
+app = typer.Typer(
+    name="vcc",
+    help="vcc: a distributed, multi-tenant virtual contact center.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config_cmd.app, name="config")
+
+
+@app.command()
+def version() -> None:
+    """Print vcc's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as e:
+        for line in e.lines():
+            typer.echo(line, err=True)
+        sys.exit(e.exit_code)
+    except VccError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
