@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from vcc.core.flow import Flow
+from vcc.core.hours import BusinessHours
+
 
 class Channel(StrEnum):
     VOICE = "voice"
@@ -119,3 +122,41 @@ class CallerLists:
     blocked: frozenset[str] = frozenset()
     vip: frozenset[str] = frozenset()
     vip_priority_boost: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSpec:
+    """A client company as the core sees it."""
+
+    id: str
+    name: str
+    hours: BusinessHours
+    callers: CallerLists = CallerLists()
+    service_level_formula: ServiceLevelFormula = ServiceLevelFormula.ANSWERED_OVER_OFFERED
+    short_abandon_s: float = 5.0
+    home_sites: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPoint:
+    """Where a tenant's customers reach it: contacts start in ``flow`` (an IVR) or, for channels
+    without an IVR, straight in ``queue``. Exactly one of the two is set."""
+
+    address: str
+    tenant: str
+    channel: Channel
+    flow: str | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CenterSpec:
+    """Everything the core needs about one contact center: compiled from a validated config."""
+
+    tenants: dict[str, TenantSpec]
+    queues: dict[str, QueueSpec]
+    agents: dict[str, AgentProfile]
+    flows: dict[str, Flow]
+    skills: frozenset[str]
+    #: address (phone number, web widget id, email address, SMS number) -> where contacts start
+    entry_points: dict[str, EntryPoint] = field(default_factory=dict)
