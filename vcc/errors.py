@@ -59,3 +59,23 @@ class CapacityError(VccError):
 
 class NotFound(VccError):
     """A referenced contact, agent, queue or tenant does not exist."""
+
+
+class CoordError(VccError):
+    """The coordination store (etcd) could not be reached or did not answer in time. Worth retrying:
+    the caller's own site member may be restarting or electing a leader."""
+
+    retryable = True
+
+
+class FencedError(CoordError):
+    """This site cannot prove its session lease is alive, so it must not take work or reserve agents
+    until the session rejoins (retryable: it will, once its etcd member is back in the quorum)."""
+
+
+class CompactedError(CoordError):
+    """A watch asked for history etcd has already compacted; re-read the current state and watch on."""
+
+    def __init__(self, compact_revision: int) -> None:
+        self.compact_revision = compact_revision
+        super().__init__(f"revisions below {compact_revision} were compacted")
