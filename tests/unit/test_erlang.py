@@ -254,5 +254,6 @@ def test_erlang_a_monotone(agents: int, load_per_agent: float, patience_s: float
     assert more_agents.p_wait <= base.p_wait + 1e-12
     assert more_agents.service_level(t_s) >= base.service_level(t_s) - 1e-9
     assert more_patient.p_abandon <= base.p_abandon + 1e-12
-    assert base.service_level(t_s + 10) >= base.service_level(t_s) - 1e-12
-    assert base.p_wait_gt(t_s + 10) <= base.p_wait_gt(t_s) + 1e-12
+    # incomplete-gamma ratios are good to ~1e-12 relative; compare at a tolerance above that
+    assert base.service_level(t_s + 10) >= base.service_level(t_s) - 1e-9
+    assert base.p_wait_gt(t_s + 10) <= base.p_wait_gt(t_s) + 1e-9

@@ -208,7 +208,8 @@ class ErlangA:
         # gamma(x, z) / gamma(x, y), with the e^z z^x factors cancelled by hand
         log_ratio = _log_scaled_lower_gamma(x, z) - _log_scaled_lower_gamma(x, y)
         log_ratio += -y * math.expm1(-theta_t) - x * theta_t
-        return self.p_wait * math.exp(log_ratio)
+        # P(wait > t) <= P(wait): rounding in the gamma ratios must not push it above
+        return self.p_wait * math.exp(min(0.0, log_ratio))
 
     def service_level(self, threshold_s: float) -> float:
         """Fraction of offered calls answered within ``threshold_s`` (answered / offered)."""
