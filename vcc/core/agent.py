@@ -1,0 +1,276 @@
+"""The agent state machine: presence (logged out, ready, not ready with a reason code) plus the
+contacts in hand, each offered, connected or in wrap-up, up to a per-channel capacity.
+
+The agent's ``state`` is derived from both, most urgent first: ``logged_out``; ``reserved`` while an
+offer is outstanding; ``busy`` while any contact is connected; ``wrap_up`` while after-call work is
+open; otherwise ``ready`` or ``not_ready``. Going not-ready while busy is allowed ("pending
+not-ready"): contacts in hand finish, no new offers come.
+
+Cross-channel rule (:class:`ChannelBlend`): by default voice is exclusive, which is what operators
+expect of a person on the phone: a voice contact (offered, connected or in wrap-up) blocks every
+other offer, and a voice contact is offered only to an agent with nothing in hand. Chat, email and
+SMS blend freely, each up to its own capacity. ``ChannelBlend.BLENDED`` makes every channel
+independent (voice too), for centers that want that.
+
+A contact in wrap-up keeps its slot: an agent with voice capacity 1 gets no new call before its
+wrap-up ends (``tick(now)`` once ``now >= wrap_until``, or ``end_wrap_up``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from vcc.core.eventbuild import agent_event
+from vcc.core.events import AgentEvent
+from vcc.core.model import AgentProfile, AgentState, Channel, Pool
+from vcc.errors import CapacityError, InvalidTransition
+
+A = AgentState
+# Module constants: an enum member looked up on its class costs ~90 ns, a global ~5 ns.
+LOGGED_OUT, READY, NOT_READY = A.LOGGED_OUT, A.READY, A.NOT_READY
+RESERVED, BUSY, WRAP_UP = A.RESERVED, A.BUSY, A.WRAP_UP
+
+#: After-call work when neither the call nor the router says otherwise.
+DEFAULT_WRAP_UP_S = 10.0
+
+
+class ChannelBlend(StrEnum):
+    VOICE_EXCLUSIVE = "voice_exclusive"  # voice blocks everything else, and needs an empty hand
+    BLENDED = "blended"  # every channel independent, up to its own capacity
+
+
+class Agent:
+    """One agent's presence and contacts in hand. Every move returns an :class:`AgentEvent`;
+    a move the current state does not allow raises ``InvalidTransition``, an offer beyond free
+    capacity ``CapacityError``."""
+
+    __slots__ = (
+        "profile", "id", "pool", "is_dedicated", "capacity", "blend", "voice_exclusive", "state",
+        "available", "reason_code", "load", "in_hand", "offers", "connected", "wrapping",
+        "idle_since", "logged_in_at", "handling_s", "staffed_s", "_acc_at",
+        "_index", "_order", "_targeted", "_routes",
+    )  # fmt: skip
+
+    def __init__(self, profile: AgentProfile, *, blend: ChannelBlend = ChannelBlend.VOICE_EXCLUSIVE) -> None:
+        self.profile = profile
+        self.id = profile.id
+        self.pool = profile.pool
+        self.is_dedicated = profile.pool is Pool.DEDICATED
+        self.capacity: dict[str, int] = {ch.value: profile.capacity.get(ch, 0) for ch in Channel}
+        self.blend = blend
+        self.voice_exclusive = blend is ChannelBlend.VOICE_EXCLUSIVE
+        self.state = LOGGED_OUT
+        self.available = False  # wants offers (ready) as opposed to not ready
+        self.reason_code: str | None = None
+        self.load: dict[str, int] = {ch.value: 0 for ch in Channel}  # contacts in hand per channel
+        self.in_hand = 0
+        self.offers: dict[str, Channel] = {}  # contact id -> channel, offer outstanding
+        self.connected: dict[str, Channel] = {}
+        self.wrapping: dict[str, tuple[Channel, float]] = {}  # contact id -> (channel, wrap_until)
+        self.idle_since = 0.0  # last time it became ready, or was given or released a contact
+        self.logged_in_at: float | None = None
+        self.handling_s = 0.0  # time with a contact connected or in wrap-up
+        self.staffed_s = 0.0  # handling time plus time ready and waiting for work
+        self._acc_at = 0.0
+        # Router bookkeeping: the free-agent buckets this agent sits in, its place in idle order,
+        # contacts transferred to it and waiting, its precomputed routes.
+        self._index: list[Any] = []
+        self._order = 0
+        self._targeted: list[Any] = []
+        self._routes: Any = None
+
+    def __repr__(self) -> str:
+        return f"Agent({self.id!r}, {self.state}, load={self.load})"
+
+    def occupancy(self) -> float:
+        """Share of staffed time (handling plus ready-and-idle) spent handling contacts, up to the
+        last move; 0.0 before any staffed time."""
+        return self.handling_s / self.staffed_s if self.staffed_s > 0 else 0.0
+
+    def free(self, channel: str) -> bool:
+        """Whether one more contact on ``channel`` fits (capacity and the cross-channel rule);
+        presence is not considered."""
+        load = self.load
+        if load[channel] >= self.capacity[channel]:
+            return False
+        if self.voice_exclusive:
+            return self.in_hand == 0 if channel == "voice" else load["voice"] == 0
+        return True
+
+    def can_take(self, channel: str) -> bool:
+        """Logged in, ready, and with room on ``channel``."""
+        return self.available and self.free(channel)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _account(self, now: float) -> None:
+        """Add the time since the last move to handling or staffed time (call before the move)."""
+        dt = now - self._acc_at
+        if dt > 0:
+            if self.connected or self.wrapping:
+                self.handling_s += dt
+                self.staffed_s += dt
+            elif self.available:
+                self.staffed_s += dt
+            self._acc_at = now
+
+    def _settle(self) -> AgentState:
+        if self.offers:
+            state = RESERVED
+        elif self.connected:
+            state = BUSY
+        elif self.wrapping:
+            state = WRAP_UP
+        else:
+            state = READY if self.available else NOT_READY
+        self.state = state
+        return state
+
+    def _event(
+        self, now: float, prev: AgentState, contact_id: str | None = None, channel: Channel | None = None
+    ) -> AgentEvent:
+        return agent_event(
+            now, self.id, self._settle(), prev, self.reason_code, contact_id, channel, dict(self.load)
+        )
+
+    def _bad(self, requested: str) -> InvalidTransition:
+        return InvalidTransition(f"agent {self.id}", self.state.value, requested)
+
+    # -- presence -------------------------------------------------------------------------------
+
+    def login(self, now: float) -> AgentEvent:
+        """Logged out -> not ready (``reason_code`` "login"); ``ready`` starts offers."""
+        if self.state is not LOGGED_OUT:
+            raise self._bad("logged_in")
+        self.logged_in_at = self.idle_since = self._acc_at = now
+        self.reason_code = "login"
+        return self._event(now, LOGGED_OUT)
+
+    def ready(self, now: float) -> AgentEvent:
+        if self.state is LOGGED_OUT or self.available:
+            raise self._bad("ready")
+        self._account(now)
+        prev = self.state
+        self.available = True
+        self.reason_code = None
+        self.idle_since = now
+        return self._event(now, prev)
+
+    def not_ready(self, now: float, reason_code: str) -> AgentEvent:
+        """Stop new offers (contacts in hand continue); also changes the reason code of an agent
+        already not ready."""
+        if self.state is LOGGED_OUT:
+            raise self._bad("not_ready")
+        self._account(now)
+        prev = self.state
+        self.available = False
+        self.reason_code = reason_code
+        return self._event(now, prev)
+
+    def logout(self, now: float) -> AgentEvent:
+        """Only with empty hands: the router first withdraws offers and settles the rest."""
+        if self.state is LOGGED_OUT or self.in_hand:
+            raise self._bad("logged_out")
+        self._account(now)
+        prev = self.state
+        self.available = False
+        self.reason_code = None
+        self.logged_in_at = None
+        self.state = LOGGED_OUT
+        return agent_event(now, self.id, LOGGED_OUT, prev, None, None, None, dict(self.load))
+
+    # -- contacts -------------------------------------------------------------------------------
+
+    def offer(self, contact_id: str, channel: Channel, now: float) -> AgentEvent:
+        """Reserve room for one contact: ready -> reserved (or busy -> reserved for a second chat)."""
+        if not self.available:
+            raise self._bad("reserved")
+        if not self.free(channel):
+            raise CapacityError(f"agent {self.id} has no free {channel.value} capacity")
+        offers = self.offers
+        if contact_id in offers or contact_id in self.connected:
+            raise self._bad("reserved")
+        if now > self._acc_at:
+            self._account(now)
+        prev = self.state
+        offers[contact_id] = channel
+        self.load[channel] += 1
+        self.in_hand += 1
+        self.idle_since = now
+        self.state = RESERVED
+        reason_code = self.reason_code
+        return agent_event(now, self.id, RESERVED, prev, reason_code, contact_id, channel, dict(self.load))
+
+    def accept(self, contact_id: str, now: float) -> AgentEvent:
+        channel = self.offers.pop(contact_id, None)
+        if channel is None:
+            raise self._bad("busy")
+        if now > self._acc_at:
+            self._account(now)
+        prev = self.state
+        self.connected[contact_id] = channel
+        state = self.state = RESERVED if self.offers else BUSY
+        return agent_event(now, self.id, state, prev, self.reason_code, contact_id, channel, dict(self.load))
+
+    def withdraw(self, contact_id: str, now: float) -> AgentEvent:
+        """An offer ends without a connection (rejected, timed out, or the caller hung up)."""
+        channel = self.offers.pop(contact_id, None)
+        if channel is None:
+            raise self._bad("withdrawn")
+        return self._release(channel, contact_id, now, False)
+
+    def complete(self, contact_id: str, now: float, wrap_up_s: float = DEFAULT_WRAP_UP_S) -> AgentEvent:
+        """A connected contact ends: wrap-up until ``now + wrap_up_s`` (slot kept), or at once free
+        the slot when ``wrap_up_s <= 0``."""
+        connected = self.connected
+        if contact_id not in connected:
+            raise self._bad("wrap_up")
+        if wrap_up_s <= 0:
+            return self._release(connected.pop(contact_id), contact_id, now, True)
+        if now > self._acc_at:
+            self._account(now)
+        prev = self.state
+        channel = connected.pop(contact_id)
+        self.wrapping[contact_id] = (channel, now + wrap_up_s)
+        state = self.state = RESERVED if self.offers else BUSY if connected else WRAP_UP
+        return agent_event(now, self.id, state, prev, self.reason_code, contact_id, channel, dict(self.load))
+
+    def drop(self, contact_id: str, now: float) -> AgentEvent:
+        """A connected contact is taken away without after-call work (it failed, or the agent was
+        forced out)."""
+        channel = self.connected.pop(contact_id, None)
+        if channel is None:
+            raise self._bad("dropped")
+        return self._release(channel, contact_id, now, True)
+
+    def end_wrap_up(self, contact_id: str, now: float) -> AgentEvent:
+        held = self.wrapping.pop(contact_id, None)
+        if held is None:
+            raise self._bad("wrap_up_ended")
+        return self._release(held[0], contact_id, now, True)
+
+    def _release(self, channel: Channel, contact_id: str, now: float, handling: bool) -> AgentEvent:
+        """Free the slot of a contact already taken out of ``offers``/``connected``/``wrapping``;
+        ``handling`` says it was connected or in wrap-up until now (for occupancy)."""
+        dt = now - self._acc_at
+        if dt > 0:
+            if handling or self.connected or self.wrapping:
+                self.handling_s += dt
+                self.staffed_s += dt
+            elif self.available:
+                self.staffed_s += dt
+            self._acc_at = now
+        prev = self.state
+        self.load[channel] -= 1
+        self.in_hand -= 1
+        self.idle_since = now
+        return self._event(now, prev, contact_id, channel)
+
+    def wrap_up_due(self, now: float) -> list[str]:
+        """Contacts whose wrap-up has run out at ``now``."""
+        return [cid for cid, (_, until) in self.wrapping.items() if now >= until]
+
+    def tick(self, now: float) -> list[AgentEvent]:
+        """End every wrap-up whose time is up."""
+        return [self.end_wrap_up(cid, now) for cid in self.wrap_up_due(now)]

@@ -1,0 +1,306 @@
+"""The router's engine: its indexes and the two routing decisions (the hot path).
+
+Built once from the specs: for each queue, the agents who qualify (``AgentProfile.qualifies``) split
+into dedicated and shared pools, each with free-agent levels (see ``vcc.core.freeagents``); for each
+agent, its slot in those pools per channel and the queues it serves. A decision then touches only
+the queue's buckets or the agent's queues, never the whole center:
+
+- contact-driven (``_place``): the head of the queue's first non-empty free-agent level;
+- agent-driven (``_serve``): the head of each queue the agent serves.
+
+Agents are re-indexed (``_reindex``) whenever their room or presence changes: removed from every
+level and appended, at the current time, to the levels they now belong in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from heapq import heappush
+from typing import Any
+
+from vcc.core.agent import DEFAULT_WRAP_UP_S, Agent, ChannelBlend
+from vcc.core.contact import COMPLETED, CONNECTED, OFFERED, QUEUED, WRAP_UP, Contact
+from vcc.core.events import Event
+from vcc.core.freeagents import pick_agent
+from vcc.core.model import AgentProfile, CenterSpec, ContactState, QueueSpec, TenantSpec
+from vcc.core.queueing import Entry, QueueRuntime, Slot
+from vcc.errors import NotFound
+
+
+class Routes:
+    """What an agent can serve: per channel, its slot in each queue's pool, and the queues."""
+
+    __slots__ = ("by_channel", "serves", "dedicated_queues")
+
+    def __init__(self) -> None:
+        self.by_channel: list[tuple[str, list[Slot]]] = []
+        self.serves: list[QueueRuntime] = []
+        self.dedicated_queues: list[QueueRuntime] = []
+
+
+class Dispatcher:
+    """Indexes and decisions; :class:`vcc.core.routing.Router` adds the public calls."""
+
+    def __init__(
+        self,
+        center: CenterSpec | None = None,
+        *,
+        tenants: Iterable[TenantSpec] = (),
+        queues: Iterable[QueueSpec] = (),
+        agents: Iterable[AgentProfile] = (),
+        offer_timeout_s: float | None = 20.0,
+        wrap_up_s: float = DEFAULT_WRAP_UP_S,
+        blend: ChannelBlend = ChannelBlend.VOICE_EXCLUSIVE,
+        rona_not_ready: bool = True,
+    ) -> None:
+        tenant_specs = dict(center.tenants) if center else {}
+        tenant_specs.update((t.id, t) for t in tenants)
+        queue_specs = dict(center.queues) if center else {}
+        queue_specs.update((q.id, q) for q in queues)
+        profiles = dict(center.agents) if center else {}
+        profiles.update((a.id, a) for a in agents)
+        self.tenants = tenant_specs
+        self.offer_timeout_s = offer_timeout_s  # None: offers wait for an answer forever
+        self.wrap_up_s = wrap_up_s
+        self.rona_not_ready = rona_not_ready  # an unanswered offer makes the agent not ready
+        self.queues: dict[str, QueueRuntime] = {qid: QueueRuntime(q) for qid, q in queue_specs.items()}
+        self.agents: dict[str, Agent] = {aid: Agent(p, blend=blend) for aid, p in profiles.items()}
+        self.contacts: dict[str, Contact] = {}  # every live (non-terminal) contact
+        self.finished: dict[ContactState, int] = dict.fromkeys((COMPLETED, *_ENDS), 0)
+        self.decisions = 0
+        self._pre: dict[str, Contact] = {}  # arrived or in the IVR
+        self._callbacks: dict[str, Contact] = {}
+        self._offer_timers: list[tuple[float, int, Contact]] = []
+        self._wrap_timers: list[tuple[float, int, Agent, str, tuple[Any, float]]] = []
+        self._overflow_timers: list[tuple[float, int, Entry, QueueRuntime]] = []
+        self._ripe_queues: list[QueueRuntime] = []
+        self._seq = 0
+        self._now = float("-inf")
+        self._out: list[Event] = []
+        self._excluded: Agent | None = None  # an agent that just declined: not offered the same
+        self._build()
+
+    def _build(self) -> None:
+        for q in self.queues.values():
+            if q.overflow_queue is not None and q.overflow_queue not in self.queues:
+                raise NotFound(f"queue {q.id}: overflow queue {q.overflow_queue} does not exist")
+        by_tenant: dict[str, list[Agent]] = {}
+        for agent in self.agents.values():
+            agent._routes = Routes()
+            for t in agent.profile.tenants:
+                by_tenant.setdefault(t, []).append(agent)
+        per_channel: dict[str, dict[str, list[Slot]]] = {a: {} for a in self.agents}
+        for q in self.queues.values():
+            spec = q.spec
+            eligible = [a for a in by_tenant.get(q.tenant, []) if a.profile.qualifies(spec)]
+            profs = {a.id: a.profile.proficiency_for(spec) for a in eligible}
+            q.eligible_dedicated = [a for a in eligible if a.is_dedicated]
+            q.eligible_shared = [a for a in eligible if not a.is_dedicated]
+            q.track_ripe = bool(q.eligible_dedicated and q.eligible_shared) and q.shared_after_s > 0
+            if q.track_ripe:
+                self._ripe_queues.append(q)
+            for pool, dedicated in ((q.eligible_dedicated, True), (q.eligible_shared, False)):
+                for aid, slot in q.build_pool(pool, profs, dedicated=dedicated).items():
+                    per_channel[aid].setdefault(q.channel_key, []).append(slot)
+            for a in eligible:
+                a._routes.serves.append(q)
+                if a.is_dedicated:
+                    a._routes.dedicated_queues.append(q)
+        for aid, channels in per_channel.items():
+            self.agents[aid]._routes.by_channel = list(channels.items())
+
+    def _clock(self, now: float) -> float:
+        if now < self._now:
+            return self._now
+        self._now = now
+        return now
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def _place(self, c: Contact, now: float) -> None:
+        """Contact-driven decision for a queued contact: offer it to the best free agent (dedicated
+        before shared), or let it wait."""
+        self.decisions += 1
+        q = self.queues[c.queue]  # type: ignore[index]
+        skills = c.skills
+        agent = pick_agent(q.dedicated, skills, now) if q.dedicated else None
+        if agent is None and q.shared:
+            enq = c.enqueued_at
+            if (
+                not q.track_ripe
+                or q.dedicated_logged_in == 0
+                or (enq is not None and now - enq >= q.shared_after_s)
+            ):
+                agent = pick_agent(q.shared, skills, now)
+        if agent is None:
+            entry = q.push(c, now)
+            if q.max_wait_s is not None and q.overflow_queue is not None:
+                heappush(self._overflow_timers, (now + q.max_wait_s, c._order, entry, q))
+            return
+        self._offer(c, agent, now)
+        self._reindex(agent)
+
+    def _serve(self, agent: Agent, now: float) -> None:
+        """Agent-driven decisions: while the agent is ready with room, offer it a contact
+        transferred to it, else the best waiting contact of the queues it serves (highest
+        effective priority, then earliest enqueue time)."""
+        serves = agent._routes.serves
+        dedicated = agent.is_dedicated
+        while agent.available:
+            self.decisions += 1
+            targeted = agent._targeted
+            if targeted and self._serve_targeted(agent, targeted, now):
+                continue
+            best: Entry | None = None
+            best_key: tuple[float, float, int] | None = None
+            best_q: QueueRuntime | None = None
+            free: dict[str, bool] = {}
+            for q in serves:
+                if not q.waiting:
+                    continue
+                ch = q.channel_key
+                ok = free.get(ch)
+                if ok is None:
+                    ok = free[ch] = agent.free(ch)
+                if not ok:
+                    continue
+                if dedicated or not q.track_ripe or q.dedicated_logged_in == 0:
+                    entry = q.head(q.heap, agent)
+                else:
+                    entry = q.head(q.ripe, agent)
+                if entry is None:
+                    continue
+                key = (entry[0] - q.aging_per_s * now, entry[1], entry[2])
+                if best_key is None or key < best_key:
+                    best, best_key, best_q = entry, key, q
+            if best is None or best_q is None:
+                break
+            c = best[3]
+            best_q.remove(c)
+            self._offer(c, agent, now)
+        self._reindex(agent)
+
+    def _serve_targeted(self, agent: Agent, targeted: list[Contact], now: float) -> bool:
+        for c in targeted:
+            if agent.free(c.channel):
+                targeted.remove(c)
+                self._offer(c, agent, now)
+                return True
+        return False
+
+    def _offer(self, c: Contact, agent: Agent, now: float) -> None:
+        out = self._out
+        out.append(c.offer(agent.id, now))
+        out.append(agent.offer(c.id, c.channel, now))
+        if self.offer_timeout_s is not None:
+            self._seq += 1
+            tok = (now + self.offer_timeout_s, self._seq, c)
+            c._offer = tok
+            heappush(self._offer_timers, tok)
+
+    def _reindex(self, agent: Agent) -> None:
+        """Put the agent in exactly the free-agent levels it belongs in now (at their back)."""
+        index = agent._index
+        if index:
+            for level in index:
+                del level[agent]
+            index.clear()
+        if not agent.available:
+            return
+        load = agent.load
+        capacity = agent.capacity
+        exclusive = agent.voice_exclusive
+        in_hand = agent.in_hand
+        voice_busy = load["voice"] > 0
+        inserted = False
+        for channel, slots in agent._routes.by_channel:
+            n = load[channel]
+            if n >= capacity[channel]:
+                continue
+            if exclusive and (in_hand if channel == "voice" else voice_busy):
+                continue
+            for levels, proficiency in slots:
+                level = levels[n]
+                level[agent] = proficiency
+                index.append(level)
+            inserted = True
+        if inserted:
+            self._seq += 1
+            agent._order = self._seq
+
+    def _unindex(self, agent: Agent) -> None:
+        for level in agent._index:
+            del level[agent]
+        agent._index.clear()
+
+    def _drain_shared(self, q: QueueRuntime, contacts: list[Contact], now: float) -> None:
+        """Offer contacts that just became open to shared agents (in the given order)."""
+        for c in contacts:
+            if not any(level.agents for level in q.shared):
+                return
+            if c._entry is None or c.queue != q.id:
+                continue
+            self.decisions += 1
+            agent = pick_agent(q.shared, c.skills, now)
+            if agent is not None:
+                q.remove(c)
+                self._offer(c, agent, now)
+                self._reindex(agent)
+
+    # -- moves shared by several calls ----------------------------------------------------------
+
+    def _return_offer(self, c: Contact, agent: Agent, now: float, reason: str) -> None:
+        """An offer ends unanswered: the contact goes back and is routed (not to this agent)."""
+        self._unindex(agent)
+        c._offer = None
+        self._out.append(c.requeue(now, reason=reason))
+        self._out.append(agent.withdraw(c.id, now))
+        c.target_agent = None
+        self._excluded = agent  # out of the indexes until it is served below
+        self._place(c, now)
+        self._excluded = None
+
+    def _end_wrap(self, agent: Agent, contact_id: str, now: float) -> None:
+        self._out.append(agent.end_wrap_up(contact_id, now))
+        c = self.contacts.get(contact_id)
+        if c is not None and c.state is WRAP_UP and c.agent_id == agent.id:
+            self._out.append(c.move(COMPLETED, now))
+            self._finish(c)
+
+    def _arm_wrap(self, agent: Agent, contact_id: str) -> None:
+        held = agent.wrapping[contact_id]
+        self._seq += 1
+        heappush(self._wrap_timers, (held[1], self._seq, agent, contact_id, held))
+
+    def _end_contact(self, c: Contact, state: ContactState, now: float, reason: str | None) -> None:
+        agent = self.agents[c.agent_id] if c.agent_id is not None else None
+        prev = c.state
+        self._unplace(c)
+        self._out.append(c.move(state, now, reason=reason))
+        if agent is not None and prev is OFFERED:
+            c._offer = None
+            self._unindex(agent)
+            self._out.append(agent.withdraw(c.id, now))
+            self._serve(agent, now)
+        elif agent is not None and prev is CONNECTED:
+            self._out.append(agent.drop(c.id, now))
+            self._serve(agent, now)
+        self._finish(c)
+
+    def _unplace(self, c: Contact) -> None:
+        """Take a contact out of the pre-queue, a queue, a target list or the callbacks."""
+        if c.state is QUEUED:
+            if c.target_agent is not None:
+                self.agents[c.target_agent]._targeted.remove(c)
+            elif c._entry is not None and c.queue is not None:
+                self.queues[c.queue].remove(c)
+        else:
+            self._pre.pop(c.id, None)
+            self._callbacks.pop(c.id, None)
+
+    def _finish(self, c: Contact) -> None:
+        del self.contacts[c.id]
+        self.finished[c.state] += 1
+
+
+_ENDS = (ContactState.ABANDONED, ContactState.FAILED)
