@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from vcc.core.contact import Contact
 
 
-
 #: A queue entry: (static priority key, enqueued_at, order, contact).
 Entry = tuple[float, float, int, "Contact"]
 #: Where an agent sits in one queue's pool while free: its level per load, and its proficiency.
 Slot = tuple[list["dict[Agent, int]"], int]
+
 
 class QueueRuntime:
     """One queue's live state: waiting contacts and free-agent buckets."""

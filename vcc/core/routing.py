@@ -324,7 +324,7 @@ class Router(Dispatcher):
     def end_wrap_up(self, agent_id: str, now: float, contact_id: str | None = None) -> list[Event]:
         """End an agent's wrap-up early (one contact's, or all); the agent then gets new work."""
         agent = self.agents.get(agent_id) or self.agent(agent_id)
-        if contact_id is not None and contact_id not in agent.wrapping:
+        if contact_id not in agent.wrapping if contact_id is not None else not agent.wrapping:
             raise InvalidTransition(f"agent {agent_id}", agent.state.value, "wrap_up_ended")
         if now < self._now:
             now = self._now

@@ -19,6 +19,7 @@ from vcc.core.freeagents import has_skills
 from vcc.core.model import AgentState, ContactState
 
 if TYPE_CHECKING:
+    from vcc.core.agent import Agent
     from vcc.core.routing import Router
 
 S = ContactState
@@ -45,7 +46,7 @@ def _check_agents(router: Router) -> None:
         if agent.blend is ChannelBlend.VOICE_EXCLUSIVE and agent.load["voice"]:
             assert agent.in_hand == agent.load["voice"], f"{agent}: voice blended with other channels"
         state = agent.state
-        assert state is agent._settle() or state is AgentState.LOGGED_OUT, f"{agent}: stale state"
+        assert state is AgentState.LOGGED_OUT or state is _derived_state(agent), f"{agent}: stale state"
         if state is AgentState.LOGGED_OUT:
             assert not agent.in_hand and not agent.available and not agent._targeted, f"{agent}: logged out"
         expected: list[object] = []
@@ -64,6 +65,16 @@ def _check_agents(router: Router) -> None:
             idle = [a.idle_since for a in level.agents]
             assert idle == sorted(idle), f"{q}: {level} out of idle order"
     assert total == memberships, "stray agents in free-agent levels"
+
+
+def _derived_state(agent: Agent) -> AgentState:
+    if agent.offers:
+        return AgentState.RESERVED
+    if agent.connected:
+        return AgentState.BUSY
+    if agent.wrapping:
+        return AgentState.WRAP_UP
+    return AgentState.READY if agent.available else AgentState.NOT_READY
 
 
 def _check_places(router: Router) -> None:
