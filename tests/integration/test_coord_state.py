@@ -15,9 +15,10 @@ from vcc.coord.config_store import ConfigStore, ConfigVersion
 from vcc.coord.election import Elections, SiteEvent, live_sites, watch_sessions
 from vcc.coord.etcd_server import EtcdCluster, wait_healthy
 from vcc.coord.keys import CoordKeys
-from vcc.coord.load import LoadBoard, LoadCache, LoadPublisher, QueueLoad, SiteLoad
+from vcc.coord.load import LoadBoard, LoadCache, LoadPublisher
 from vcc.coord.session import SiteSession
 from vcc.coord.store import ContactStore, DurableContact
+from vcc.core.balancer import QueueLoad, SiteLoad
 from vcc.core.model import Channel, ContactState
 from vcc.errors import FencedError
 
@@ -195,7 +196,7 @@ def test_load_is_published_and_only_live_sites_are_read(etcd: EtcdCluster, coord
             await asyncio.gather(sa.start(), sb.start())
 
             def measure_of(site: str) -> Callable[[], SiteLoad]:
-                return lambda: SiteLoad(site, time.time(), {"support": QueueLoad(3, 12.5)}, {"english": 4})
+                return lambda: SiteLoad(site, time.time(), False, {"support": QueueLoad(3, 12.5, 1, 4)})
 
             pubs = [
                 LoadPublisher(LoadBoard(c, coord_keys), s, measure_of(s.site))
@@ -208,7 +209,7 @@ def test_load_is_published_and_only_live_sites_are_read(etcd: EtcdCluster, coord
             await asyncio.sleep(1.05)
             assert all(p.published >= 2 for p in pubs)
             loads = await LoadBoard(cc, coord_keys).read_all()
-            assert set(loads) == {"a", "b"} and loads["a"].queues["support"] == QueueLoad(3, 12.5)
+            assert set(loads) == {"a", "b"} and loads["a"].queues["support"] == QueueLoad(3, 12.5, 1, 4)
             assert set(cache.snapshot()) == {"a", "b"} and not cache.stale
 
             await pubs[1].stop()

@@ -1,9 +1,10 @@
 """Site load: soft state each site pushes out so the others can balance work.
 
-``sites/<site>/load`` holds a :class:`SiteLoad` as JSON on the site's session lease, rewritten at
-least twice a second by :class:`LoadPublisher`. Because it rides on the lease, a dead or fenced
-site's load vanishes with its session: :meth:`LoadBoard.read_all` and :class:`LoadCache` only ever
-show live sites. The global balancer reads the cache (a watch-fed mirror), never etcd per decision.
+``sites/<site>/load`` holds a :class:`vcc.core.balancer.SiteLoad` as JSON on the site's session
+lease, rewritten at least twice a second by :class:`LoadPublisher`. Because it rides on the lease,
+a dead or fenced site's load vanishes with its session: :meth:`LoadBoard.read_all` and
+:class:`LoadCache` only ever show live sites. The global balancer reads the cache (a watch-fed
+mirror), never etcd per decision.
 """
 
 from __future__ import annotations
@@ -14,57 +15,50 @@ import json
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from vcc.coord.client import EtcdClient, KeyValue
 from vcc.coord.keys import LOAD, CoordKeys
 from vcc.coord.session import SiteSession
 from vcc.coord.watch import MirrorTask, PrefixMirror
+from vcc.core.balancer import QueueLoad, SiteLoad
 from vcc.errors import CoordError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class QueueLoad:
-    waiting: int
-    ewt_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class SiteLoad:
-    """One site's load at wall-clock ``ts``: per queue, contacts waiting and the expected wait; and
-    ready agents per skill."""
-
-    site: str
-    ts: float
-    queues: Mapping[str, QueueLoad] = field(default_factory=dict)
-    ready_agents_by_skill: Mapping[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "site": self.site,
-                "ts": self.ts,
-                "queues": {q: {"waiting": v.waiting, "ewt_s": v.ewt_s} for q, v in self.queues.items()},
-                "ready_agents_by_skill": dict(self.ready_agents_by_skill),
+def load_to_json(load: SiteLoad) -> bytes:
+    return json.dumps(
+        {
+            "site": load.site,
+            "ts": load.ts,
+            "fenced": load.fenced,
+            "queues": {
+                q: {"waiting": v.waiting, "ewt_s": v.ewt_s, "ready": v.ready_agents,
+                    "staffed": v.staffed_agents}
+                for q, v in load.queues.items()
             },
-            separators=(",", ":"),
-        ).encode()
+        },
+        separators=(",", ":"),
+    ).encode()
 
-    @classmethod
-    def from_json(cls, raw: bytes) -> SiteLoad:
-        d: dict[str, Any] = json.loads(raw)
-        return cls(
-            site=str(d["site"]),
-            ts=float(d["ts"]),
-            queues={
-                str(q): QueueLoad(int(v["waiting"]), float(v["ewt_s"]))
-                for q, v in d.get("queues", {}).items()
-            },
-            ready_agents_by_skill={str(s): int(n) for s, n in d.get("ready_agents_by_skill", {}).items()},
-        )
+
+def load_from_json(raw: bytes) -> SiteLoad:
+    d: dict[str, Any] = json.loads(raw)
+    return SiteLoad(
+        site=str(d["site"]),
+        ts=float(d["ts"]),
+        fenced=bool(d.get("fenced", False)),
+        queues={
+            str(q): QueueLoad(
+                int(v["waiting"]),
+                None if v.get("ewt_s") is None else float(v["ewt_s"]),
+                int(v.get("ready", 0)),
+                int(v.get("staffed", 0)),
+            )
+            for q, v in d.get("queues", {}).items()
+        },
+    )
 
 
 def _loads_of(keys: CoordKeys, kvs: list[KeyValue] | Mapping[str, KeyValue]) -> dict[str, SiteLoad]:
@@ -74,7 +68,7 @@ def _loads_of(keys: CoordKeys, kvs: list[KeyValue] | Mapping[str, KeyValue]) -> 
         parsed = keys.parse_site_key(kv.key)
         if parsed is not None and parsed[1] == LOAD:
             try:
-                out[parsed[0]] = SiteLoad.from_json(kv.value)
+                out[parsed[0]] = load_from_json(kv.value)
             except (ValueError, KeyError, TypeError):
                 log.warning("ignoring malformed load of site %s", parsed[0])
     return out
@@ -87,7 +81,7 @@ class LoadBoard:
 
     async def publish(self, load: SiteLoad, lease_id: int) -> int:
         """Write the site's load on its lease (fails once the lease is gone); returns the revision."""
-        return await self.client.put(self.keys.site_load(load.site), load.to_json(), lease=lease_id)
+        return await self.client.put(self.keys.site_load(load.site), load_to_json(load), lease=lease_id)
 
     async def read_all(self) -> dict[str, SiteLoad]:
         """site → load for every live site (one range read)."""
