@@ -24,7 +24,7 @@ SITES = ("a", "b", "c")
 @pytest.fixture(scope="session")
 def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
     if not Path(ETCD_BINARY).exists() and shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed (Debian package etcd-server)")
+        pytest.fail("etcd is not installed: `bash .ci/setup test` installs Debian's etcd-server")
     cluster = EtcdCluster.on_loopback(SITES, tmp_path_factory.mktemp("etcd"))
     try:
         yield cluster

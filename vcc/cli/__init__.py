@@ -8,7 +8,7 @@ import sys
 import typer
 
 from vcc import __version__
-from vcc.cli import config_cmd
+from vcc.cli import config_cmd, site_cmd
 from vcc.errors import ConfigError, VccError
 
 app = typer.Typer(
@@ -19,6 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_cmd.app, name="config")
+app.command()(site_cmd.up)
+app.command()(site_cmd.status)
+app.command()(site_cmd.down)
 
 
 @app.command()

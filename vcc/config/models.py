@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
 from vcc.config.base import ConfigModel, Id, Proficiency, id_field
 from vcc.config.credentials import MIN_ITERATIONS, looks_like_plain_text, parse_password_hash
@@ -76,6 +76,30 @@ class AgentConfig(ConfigModel):
         return value
 
 
+class RuntimeConfig(ConfigModel):
+    """How fast sites notice each other's death, and how sure they must be."""
+
+    lease_ttl_s: int = Field(
+        2, ge=1, le=30,
+        description="TTL of each site's etcd session lease (whole seconds, etcd's unit). A dead site is "
+        "noticed about one TTL after its last keepalive (plus an etcd election when its member led).",
+    )
+    lease_margin_s: float = Field(
+        0.5, gt=0, lt=5,
+        description="A site fences itself this long before its lease could expire without a proof of life.",
+    )
+    etcd_heartbeat_ms: int = Field(50, ge=10, le=1000, description="etcd `--heartbeat-interval`.")
+    etcd_election_ms: int = Field(500, ge=100, le=10_000, description="etcd `--election-timeout`.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RuntimeConfig:
+        if self.lease_margin_s >= self.lease_ttl_s:
+            raise ValueError("lease_margin_s must be below lease_ttl_s")
+        if self.etcd_election_ms < 5 * self.etcd_heartbeat_ms:
+            raise ValueError("etcd_election_ms must be at least 5 x etcd_heartbeat_ms (etcd's own advice)")
+        return self
+
+
 class ClusterConfig(ConfigModel):
     """A whole cluster file: what ``vcc up`` starts and ``vcc config apply`` loads."""
 
@@ -83,6 +107,7 @@ class ClusterConfig(ConfigModel):
     name: str = Field(min_length=1, description="Name of the cluster, e.g. `three-sites`.")
     description: str | None = Field(None, description="Free text.")
     sites: list[SiteConfig] = Field(min_length=1, description="The sites; one etcd member runs at each.")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Leases and etcd timing.")
     skills: list[Annotated[SkillConfig, BeforeValidator(_skill_entry)]] = Field(
         default_factory=list, description="Every skill; `- billing` is short for `- {id: billing}`."
     )

@@ -119,6 +119,10 @@ class SiteConfig(ConfigModel):
         description=f"First port of the site's block of {PORT_SPAN}; ports not given are derived from it.",
     )
     ports: SitePorts = Field(default_factory=SitePorts, description="Explicit ports (override `port_base`).")
+    acd_shards: int = Field(1, ge=1, le=64, description="ACD shard actors (agents are split among them).")
+    ivr_workers: int = Field(1, ge=1, le=64, description="IVR worker actors.")
+    media_gateways: int = Field(1, ge=1, le=64, description="Media gateway actors.")
+    ray_num_cpus: int = Field(2, ge=1, le=1024, description="CPUs the site's Ray head offers.")
     ray_temp_dir: str | None = Field(
         None,
         description="Ray temp dir for this site's head (distinct per site). Default: `/tmp/vcc/ray-<id>`.",

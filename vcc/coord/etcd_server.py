@@ -229,6 +229,33 @@ def start_cluster(
     return members
 
 
+def launch_members(
+    specs: Sequence[EtcdMemberSpec],
+    all_specs: Sequence[EtcdMemberSpec],
+    *,
+    cluster_token: str,
+    tuning: EtcdTuning | None = None,
+    log_dir: Path | None = None,
+    timeout_s: float = 30.0,
+) -> list[EtcdMemberProcess]:
+    """Start some members of a cluster whose members are ``all_specs``: on a fresh cluster (no data
+    dir anywhere) as ``new``, otherwise as ``existing`` (a member with a data dir rejoins from it).
+    All are launched before any is waited for: a restarted cluster needs a quorum to be healthy."""
+    tuning = tuning or EtcdTuning()
+    initial = initial_cluster_of(all_specs)
+    state = "existing" if any(spec.data_dir.exists() for spec in all_specs) else "new"
+    members: list[EtcdMemberProcess] = []
+    try:
+        for spec in specs:
+            members.append(_launch(spec, initial, cluster_token, state, (), tuning, log_dir))
+        wait_healthy(members, timeout_s)
+    except BaseException:
+        for m in members:
+            kill(m)
+        raise
+    return members
+
+
 def stop(member: EtcdMemberProcess, timeout_s: float = 5.0) -> int | None:
     """SIGTERM the member's PID, SIGKILL it if it has not exited after ``timeout_s``.
 

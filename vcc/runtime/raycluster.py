@@ -29,44 +29,20 @@ class RayStartError(VccError):
 
 
 @dataclass(frozen=True, slots=True)
-class RayPorts:
-    gcs: int
-    client_server: int
-    node_manager: int
-    object_manager: int
-    dashboard: int
-    dashboard_agent_listen: int
-    dashboard_agent_grpc: int
-    runtime_env_agent: int
-    metrics_export: int
-    min_worker: int
-    max_worker: int
-
-    @classmethod
-    def from_base(cls, base: int, workers: int = 100) -> RayPorts:
-        """Consecutive ports from ``base``; worker ports from ``base + 20``."""
-        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8,
-                   base + 20, base + 20 + workers - 1)
-
-    def all(self) -> list[int]:
-        fixed = [self.gcs, self.client_server, self.node_manager, self.object_manager, self.dashboard,
-                 self.dashboard_agent_listen, self.dashboard_agent_grpc, self.runtime_env_agent,
-                 self.metrics_export]
-        return fixed + list(range(self.min_worker, self.max_worker + 1))
-
-
-@dataclass(frozen=True, slots=True)
 class RayHeadSpec:
+    """A site's Ray head: ``port_args`` are the ``ray start`` port flags and ``--temp-dir`` that keep it
+    off every other site's ports (``SiteConfig.ray_start_args()``)."""
+
     site: str
-    ports: RayPorts
-    temp_dir: Path
+    gcs_port: int
+    port_args: tuple[str, ...]
     token_path: Path
     num_cpus: int = 2
     host: str = "127.0.0.1"
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.ports.gcs}"
+        return f"{self.host}:{self.gcs_port}"
 
 
 def ensure_token(path: Path) -> None:
@@ -88,28 +64,18 @@ def ray_env(token_path: Path) -> dict[str, str]:
 
 
 def head_argv(spec: RayHeadSpec, ray_bin: str) -> list[str]:
-    p = spec.ports
     return [
-        ray_bin, "start", "--head", "--block", "--disable-usage-stats",
-        f"--port={p.gcs}", f"--ray-client-server-port={p.client_server}",
-        f"--node-manager-port={p.node_manager}", f"--object-manager-port={p.object_manager}",
-        f"--dashboard-port={p.dashboard}", f"--dashboard-agent-listen-port={p.dashboard_agent_listen}",
-        f"--dashboard-agent-grpc-port={p.dashboard_agent_grpc}",
-        f"--runtime-env-agent-port={p.runtime_env_agent}", f"--metrics-export-port={p.metrics_export}",
-        f"--min-worker-port={p.min_worker}", f"--max-worker-port={p.max_worker}",
-        f"--temp-dir={spec.temp_dir}", "--include-dashboard=false", f"--num-cpus={spec.num_cpus}",
-        f"--resources={{\"site_{spec.site}\": 1000}}",
+        ray_bin, "start", "--head", "--block", "--disable-usage-stats", "--include-dashboard=false",
+        f"--node-ip-address={spec.host}", f"--num-cpus={spec.num_cpus}", *spec.port_args,
     ]
 
 
 def start_head(spec: RayHeadSpec, log_path: Path, ray_bin: str) -> int:
     """Spawn the site's Ray head; returns the PID of its ``ray start --block`` parent at once. Call
     :func:`wait_head` before using it (several sites' heads start faster in parallel)."""
-    busy = [port for port in spec.ports.all()[:9] if _port_in_use(port)]
-    if busy:
-        raise RayStartError(f"site {spec.site}: ports already in use: {busy}")
+    if _port_in_use(spec.gcs_port, spec.host):
+        raise RayStartError(f"site {spec.site}: port {spec.gcs_port} is already in use")
     ensure_token(spec.token_path)
-    spec.temp_dir.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
     return procs.spawn(head_argv(spec, ray_bin), log_path, env=ray_env(spec.token_path))
 
@@ -120,7 +86,7 @@ def wait_head(spec: RayHeadSpec, pid: int, log_path: Path, timeout_s: float = 90
     while time.monotonic() < deadline:
         if not procs.alive(pid):
             raise RayStartError(f"site {spec.site}: ray start exited; see {log_path}")
-        if _port_in_use(spec.ports.gcs) and "--block" in log_path.read_text(errors="replace"):
+        if _port_in_use(spec.gcs_port, spec.host) and "--block" in log_path.read_text(errors="replace"):
             return
         time.sleep(0.1)
     stop_head(pid)

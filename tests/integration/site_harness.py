@@ -1,0 +1,92 @@
+"""A whole site in this test process: the real controller, shards, IVR worker, gateway and event
+sink (plain objects behind in-process ports instead of Ray actors), a real etcd, and the real gRPC
+servers on a free loopback port. Tests drive it through the public API only (vcc.client)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from vcc.actors.controller import SiteController
+from vcc.actors.event_sink import EventSink
+from vcc.actors.ivr_worker import IvrWorker
+from vcc.actors.media_gateway import MediaGateway
+from vcc.actors.ports import LocalPort
+from vcc.actors.settings import SiteSettings
+from vcc.actors.shard import AcdShard
+from vcc.config import compile_center, load_config
+from vcc.config.credentials import verify_password
+from vcc.coord.etcd_server import free_ports
+from vcc.intersite.server import Peers, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class InProcessSite:
+    def __init__(self, config_path: Path, site: str, cluster: str, etcd: tuple[str, int], run_dir: Path,
+                 *, shards: int = 1, peers: dict[str, str] | None = None, grpc_port: int | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.config = load_config(config_path)
+        self.center = compile_center(self.config)
+        self.grpc_port = grpc_port or free_ports(1)[0]
+        self.address = f"127.0.0.1:{self.grpc_port}"
+        self.settings = SiteSettings(
+            cluster=cluster, site=site, config_version=1, grpc_host="127.0.0.1", grpc_port=self.grpc_port,
+            etcd_host=etcd[0], etcd_port=etcd[1], run_dir=str(run_dir), peers={site: self.address, **(peers or {})},
+            shards=shards, lease_ttl_s=self.config.runtime.lease_ttl_s,
+            lease_margin_s=self.config.runtime.lease_margin_s,
+        )  # fmt: skip
+        self.sink = EventSink(site, str(run_dir / "events"))
+        self.shard_objects = [AcdShard(site, i, shards, self.center) for i in range(shards)]
+        hashes = {a.id: a.password_hash for a in self.config.agents}
+        cache: set[bytes] = set()
+
+        def check(agent_id: str, password: str) -> bool:
+            key = hashlib.sha256(f"{agent_id}\0{password}".encode()).digest()
+            if key not in cache and agent_id in hashes and verify_password(password, hashes[agent_id]):
+                cache.add(key)
+            return key in cache
+
+        self.peers = Peers(site, {k: v for k, v in (peers or {}).items() if k != site})
+        self.controller = SiteController(
+            self.settings, self.center,
+            [LocalPort(f"{site}/shard/{i}", obj) for i, obj in enumerate(self.shard_objects)],
+            [LocalPort(f"{site}/ivr/0", IvrWorker(site, 0, self.center))],
+            [LocalPort(f"{site}/gateway/0", MediaGateway(site, 0))],
+            LocalPort(f"{site}/events/0", self.sink), verify_password=check, peer_offer=self.peers.offer,
+            clock=clock or self.weekday_noon_clock(),
+        )  # fmt: skip
+        self.server: Any = None
+
+    @staticmethod
+    def weekday_noon_clock() -> Callable[[], float]:
+        """Wall time shifted to the coming Monday, 12:00 UTC: every demo tenant is open then."""
+        now = time.time()
+        today = datetime.fromtimestamp(now, UTC)
+        monday = (today + timedelta(days=(7 - today.weekday()) % 7 or 7)).replace(
+            hour=12, minute=0, second=0, microsecond=0)
+        offset = monday.timestamp() - now
+        return lambda: time.time() + offset
+
+    async def start(self) -> InProcessSite:
+        await self.controller.start()
+        self.server, _ = await serve(self.controller, "127.0.0.1", self.grpc_port)
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop(grace=0.2)
+        await self.controller.stop()
+        await self.peers.close()
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.sink.log.read())
+
+
+def dev_agents(*ids: str) -> list[tuple[str, str]]:
+    """Demo agents of cluster/dev.yaml with their documented passwords."""
+    return [(a, f"demo-{a}") for a in ids]

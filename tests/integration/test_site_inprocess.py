@@ -1,0 +1,77 @@
+"""One site, every channel, through the public gRPC API: contacts go through the IVR and the ACD to
+bot agents and complete exactly once, with the whole journey in the event log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.integration.site_harness import ROOT, InProcessSite, dev_agents
+from vcc.client.bots import BotAgentPool
+from vcc.client.contacts import SiteClient, submission
+from vcc.coord.etcd_server import EtcdCluster
+from vcc.coord.keys import CoordKeys
+
+pytestmark = pytest.mark.integration
+
+
+async def wait_for(predicate, timeout_s: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+def test_every_channel_completes_exactly_once(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
+                                   tmp_path).start()
+        bots = BotAgentPool(site.address, dev_agents("dev-01", "dev-02", "dev-03", "dev-04"),
+                            handle_s=lambda ch: 0.05)
+        client = SiteClient(site.address)
+        try:
+            await bots.start()
+            assert bots.stats.logged_in == {"dev-01", "dev-02", "dev-03", "dev-04"}, bots.stats.login_errors
+            contacts = [
+                submission("v1", "voice", "+15555550000", "+4930111", dtmf="2"),  # menu 2 -> general
+                submission("v2", "voice", "demo-web-call", "+4930112", dtmf="1 12345#"),  # account -> support
+                submission("c1", "chat", "demo-chat", "web-visitor-1"),
+                submission("e1", "email", "help@demo.example", "bob@example.org"),
+                submission("s1", "sms", "+15555550001", "+4930113"),
+                submission("x1", "voice", "+15555550000", "+15555550666", dtmf="2"),  # blocked caller
+            ]
+            results = await client.submit(contacts)
+            assert [r.accepted for r in results] == [True] * 6, results
+            bad = await client.submit([submission("z1", "chat", "no-such-widget")])
+            assert not bad[0].accepted and "unknown entry point" in bad[0].error
+            try:
+                await wait_for(lambda: bots.stats.completed >= 5)
+            except AssertionError:
+                print("STATS", bots.stats)
+                for e in site.events():
+                    print("EV", {k: e.get(k) for k in ("kind", "contact_id", "agent_id", "state", "reason", "queue")})
+                print("ERRORS", site.controller.errors)
+                raise
+            await asyncio.sleep(0.3)
+        finally:
+            await bots.stop()
+            await client.close()
+            await site.stop()
+        events = [e for e in site.events() if e["kind"] == "contact"]
+        final = Counter((e["contact_id"], e["state"]) for e in events if e["state"] in
+                        ("completed", "failed", "abandoned"))
+        for cid in ("v1", "v2", "c1", "e1", "s1"):
+            assert final[(cid, "completed")] == 1, (cid, final)
+        assert final[("x1", "failed")] == 1
+        journey = [e["state"] for e in events if e["contact_id"] == "v2"]
+        assert journey == ["arrived", "ivr", "queued", "offered", "connected", "completed"], journey
+        queued = next(e for e in events if e["contact_id"] == "v2" and e["state"] == "queued")
+        assert queued["queue"] == "demo-support"
+        assert max(bots.stats.max_in_hand.values()) <= 3  # nobody beyond capacity (chat 3)
+
+    asyncio.run(scenario())

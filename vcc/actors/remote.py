@@ -1,0 +1,121 @@
+"""The one place ``ray.remote`` is applied: a site's actors with their Ray options, and the
+controller's actor, which builds the plain :class:`SiteController` around handles to the others and
+serves the site's gRPC API from its event loop.
+
+Every actor is named ``<site>/<kind>/<n>`` in the ``vcc`` namespace, detached (it outlives the
+driver that made it), restarted by Ray when its process dies (``max_restarts=-1``), and takes no
+CPU slot (``num_cpus=0``: a site's actors share the machine's cores; Ray must not queue them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import Any
+
+import ray
+
+from vcc.actors.controller import SiteController
+from vcc.actors.event_sink import EventSink
+from vcc.actors.ivr_worker import IvrWorker
+from vcc.actors.media_gateway import MediaGateway
+from vcc.actors.ports import RayPort
+from vcc.actors.settings import SiteSettings
+from vcc.actors.shard import AcdShard
+from vcc.config import compile_center, load_config_text
+from vcc.config.credentials import verify_password
+
+NAMESPACE = "vcc"
+COMMON: dict[str, Any] = {"lifetime": "detached", "max_restarts": -1, "num_cpus": 0}
+
+
+def actor_name(site: str, kind: str, index: int = 0) -> str:
+    return f"{site}/{kind}/{index}"
+
+
+ShardActor = ray.remote(AcdShard)
+IvrWorkerActor = ray.remote(IvrWorker)
+GatewayActor = ray.remote(MediaGateway)
+EventSinkActor = ray.remote(EventSink)
+
+
+@ray.remote
+class ControllerActor:
+    """Hosts the site controller and the site's gRPC servers (an asyncio actor)."""
+
+    def __init__(self, settings: SiteSettings, config_yaml: str) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.settings = settings
+        self.config_yaml = config_yaml
+        self.controller: SiteController | None = None
+        self.server: Any = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> dict[str, Any]:
+        from vcc.intersite.server import Peers, serve
+
+        async with self._lock:
+            if self.controller is not None:
+                return {"site": self.settings.site, "started": False}
+            s = self.settings
+            config = load_config_text(self.config_yaml, f"config v{s.config_version}")
+            center = compile_center(config)
+            hashes = {a.id: a.password_hash for a in config.agents}
+            verified: set[tuple[str, bytes]] = set()
+
+            def check(agent_id: str, password: str) -> bool:
+                key = (agent_id, hashlib.sha256(password.encode()).digest())
+                if key in verified:
+                    return True
+                stored = hashes.get(agent_id)
+                ok = stored is not None and verify_password(password, stored)
+                if ok:
+                    verified.add(key)
+                return ok
+
+            def port(kind: str, i: int = 0) -> RayPort:
+                name = actor_name(s.site, kind, i)
+                return RayPort(name, ray.get_actor(name, namespace=NAMESPACE))
+
+            peers = Peers(s.site, {k: v for k, v in s.peers.items() if k != s.site})
+            controller = SiteController(
+                s, center, [port("shard", i) for i in range(s.shards)],
+                [port("ivr", i) for i in range(s.ivr_workers)], [port("gateway", i) for i in range(s.gateways)],
+                port("events"), verify_password=check, peer_offer=peers.offer,
+            )  # fmt: skip
+            await controller.start()
+            self.server, _ = await serve(controller, s.grpc_host, s.grpc_port)
+            self.controller = controller
+            return {"site": s.site, "started": True}
+
+    async def health(self) -> dict[str, Any]:
+        c = self.controller
+        return {"started": c is not None, "fenced": c.fenced if c else None, "errors": c.errors if c else 0}
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop(grace=0.5)
+        if self.controller is not None:
+            await self.controller.stop()
+
+
+def deploy_site(settings: SiteSettings, config_yaml: str) -> dict[str, Any]:
+    """Create the site's actors in the Ray cluster this driver is connected to and start the
+    controller. Idempotent: actors that exist are reused."""
+    config = load_config_text(config_yaml, f"config v{settings.config_version}")
+    center = compile_center(config)
+    s = settings
+
+    def make(cls: Any, kind: str, i: int, *args: Any, **opts: Any) -> Any:
+        return cls.options(name=actor_name(s.site, kind, i), namespace=NAMESPACE, get_if_exists=True,
+                           **COMMON, **opts).remote(*args)
+
+    handles = [make(ShardActor, "shard", i, s.site, i, s.shards, center) for i in range(s.shards)]
+    handles += [make(IvrWorkerActor, "ivr", i, s.site, i, center) for i in range(s.ivr_workers)]
+    handles += [make(GatewayActor, "gateway", i, s.site, i) for i in range(s.gateways)]
+    handles.append(make(EventSinkActor, "events", 0, s.site, f"{s.run_dir}/events"))
+    ray.get([h.health.remote() for h in handles])
+    controller = make(ControllerActor, "controller", 0, s, config_yaml, max_concurrency=10_000)
+    result: dict[str, Any] = ray.get(controller.start.remote())
+    return result

@@ -1,0 +1,25 @@
+"""What a site's actors are told when they start: derived from the cluster file by ``vcc up``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    cluster: str
+    site: str
+    config_version: int
+    grpc_host: str
+    grpc_port: int
+    etcd_host: str
+    etcd_port: int
+    run_dir: str
+    peers: dict[str, str] = field(default_factory=dict)  # site id -> "host:grpc_port", every site
+    shards: int = 1
+    ivr_workers: int = 1
+    gateways: int = 1
+    lease_ttl_s: int = 1
+    lease_margin_s: float = 0.25
+    tick_s: float = 0.05  # the longest a shard waits for work before running its clocks
+    reconcile_s: float = 0.1

@@ -1,0 +1,178 @@
+"""The gRPC servers of a site (site API and site-to-site), running in the site controller's event
+loop, and the client a site uses to offer contacts to another."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from vcc.actors.controller import AgentStream, SiteController, Submitted
+from vcc.actors.records import ContactRecord
+from vcc.intersite import convert
+from vcc.proto.v1 import site_pb2 as pb
+from vcc.proto.v1 import site_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+SERVICES = ("vcc.proto.v1.SiteApi", "vcc.proto.v1.InterSite")
+
+
+class SiteApi(pb_grpc.SiteApiServicer):
+    def __init__(self, controller: SiteController) -> None:
+        self.c = controller
+
+    async def SubmitContacts(self, request: pb.SubmitContactsRequest, context: Any) -> pb.SubmitContactsReply:
+        try:
+            subs = [convert.submission(m, i) for i, m in enumerate(request.contacts)]
+        except convert.BadRequest as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        results = await self.c.submit(subs)
+        return pb.SubmitContactsReply(results=[convert.submitted(r) for r in results])
+
+    async def Abandon(self, request: pb.AbandonRequest, context: Any) -> pb.AbandonReply:
+        return pb.AbandonReply(abandoned=await self.c.abandon(list(request.contact_ids)))
+
+    async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.Event]:
+        cid, tenant, agents = request.contact_id, request.tenant, request.include_agents
+
+        def accepts(e: dict[str, Any]) -> bool:
+            if e.get("kind") == "agent":
+                return agents and not cid
+            if cid and e.get("contact_id") != cid:
+                return False
+            return not tenant or e.get("tenant") == tenant
+
+        async for event in self.c.watch(accepts, request.from_seq):
+            yield pb.Event(seq=int(event.get("seq", 0)), site=self.c.site, json=json.dumps(event, default=str))
+
+    async def AgentSession(
+        self, request_iterator: AsyncIterator[pb.AgentCommand], context: Any
+    ) -> AsyncIterator[pb.AgentUpdate]:
+        stream = AgentStream()
+        reader = asyncio.ensure_future(self._read_commands(request_iterator, stream))
+        try:
+            while True:
+                getter = asyncio.ensure_future(stream.updates.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    while not stream.updates.empty():
+                        yield self._update(*stream.updates.get_nowait())
+                    return
+                yield self._update(*getter.result())
+        finally:
+            reader.cancel()
+            await self.c.disconnect(stream)
+
+    async def _read_commands(self, commands: AsyncIterator[pb.AgentCommand], stream: AgentStream) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        async for msg in commands:
+            task = asyncio.ensure_future(self._command(msg, stream))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _command(self, msg: pb.AgentCommand, stream: AgentStream) -> None:
+        try:
+            op, args = convert.command_args(msg)
+            result = await self.c.agent_command(stream, msg.agent_id, op, args)
+            ok, error, state = result.ok, result.error, result.state
+        except (convert.BadRequest, KeyError) as e:
+            ok, error, state = False, f"bad command: {e}", ""
+        stream.push(msg.agent_id, "result", {"request_id": msg.request_id, "ok": ok, "error": error,
+                                             "state": state, "owner_site": self.c.site})
+
+    @staticmethod
+    def _update(agent_id: str, kind: str, p: dict[str, Any]) -> pb.AgentUpdate:
+        if kind == "offer":
+            offer = pb.Offer(contact_id=p["contact_id"], tenant=p["tenant"], queue=p["queue"],
+                             channel=convert.CHANNEL_TO_PB[convert.Channel(p["channel"])],
+                             caller_id=p["caller_id"], waited_s=p["waited_s"], data=p["data"])
+            return pb.AgentUpdate(agent_id=agent_id, offer=offer)
+        if kind == "rescinded":
+            return pb.AgentUpdate(agent_id=agent_id, rescinded=pb.OfferRescinded(**p))
+        if kind == "state":
+            return pb.AgentUpdate(agent_id=agent_id, result=pb.CommandResult(
+                request_id=0, ok=True, state=p["state"] or "", error=p.get("reason_code") or ""))
+        return pb.AgentUpdate(agent_id=agent_id, result=pb.CommandResult(**p))
+
+    async def GetLoad(self, request: pb.LoadRequest, context: Any) -> pb.SiteLoad:
+        return convert.site_load(self.c.measure_load(), _tenants_of(self.c))
+
+    async def GetStatus(self, request: pb.StatusRequest, context: Any) -> pb.SiteStatus:
+        s = await self.c.status()
+        load = convert.site_load(s["load"], _tenants_of(self.c))
+        return pb.SiteStatus(
+            site=s["site"], fenced=s["fenced"], lease_id=s["lease_id"], lease_ttl_s=s["lease_ttl_s"],
+            config_version=s["config_version"], queues=load.queues, adopted_sites=s["adopted_sites"],
+            agents_logged_in=s["agents_logged_in"], contacts_in_progress=s["contacts_in_progress"],
+            actors=[pb.ActorHealth(name=a["name"], kind=a["kind"], healthy=a["healthy"],
+                                   detail=json.dumps(a["detail"], default=str)) for a in s["actors"]],
+        )  # fmt: skip
+
+
+class InterSite(pb_grpc.InterSiteServicer):
+    def __init__(self, controller: SiteController) -> None:
+        self.c = controller
+
+    async def OfferContacts(self, request: pb.OfferContactsRequest, context: Any) -> pb.SubmitContactsReply:
+        try:
+            records = [convert.record_of(m) for m in request.contacts]
+        except convert.BadRequest as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        results = await self.c.accept_from_site(request.from_site, records)
+        return pb.SubmitContactsReply(results=[convert.submitted(r) for r in results])
+
+    async def GetLoad(self, request: pb.LoadRequest, context: Any) -> pb.SiteLoad:
+        return convert.site_load(self.c.measure_load(), _tenants_of(self.c))
+
+
+def _tenants_of(c: SiteController) -> dict[str, str]:
+    return {q.id: q.tenant for q in c.center.queues.values()}
+
+
+class Peers:
+    """Channels to the other sites' controllers, made on first use."""
+
+    def __init__(self, site: str, addresses: dict[str, str]) -> None:
+        self.site = site
+        self.addresses = addresses
+        self._stubs: dict[str, pb_grpc.InterSiteStub] = {}
+        self._channels: list[grpc.aio.Channel] = []
+
+    async def offer(self, site: str, records: list[ContactRecord]) -> list[Submitted]:
+        stub = self._stubs.get(site)
+        if stub is None:
+            channel = grpc.aio.insecure_channel(self.addresses[site])
+            self._channels.append(channel)
+            stub = self._stubs[site] = pb_grpc.InterSiteStub(channel)
+        reply = await stub.OfferContacts(
+            pb.OfferContactsRequest(from_site=self.site, contacts=[convert.routed_contact(r) for r in records]),
+            timeout=2.0,
+        )
+        return [Submitted(r.contact_id, r.accepted, r.site, r.error) for r in reply.results]
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+
+async def serve(controller: SiteController, host: str, port: int) -> tuple[grpc.aio.Server, Any]:
+    server = grpc.aio.server()
+    pb_grpc.add_SiteApiServicer_to_server(SiteApi(controller), server)
+    pb_grpc.add_InterSiteServicer_to_server(InterSite(controller), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    for name in ("", *SERVICES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, health_servicer

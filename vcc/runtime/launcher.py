@@ -1,0 +1,240 @@
+"""``vcc up`` / ``vcc down``: start and stop a whole contact center from its cluster file.
+
+For every site: an etcd member (one per site, so any one site can be lost), a Ray head (ports and
+temp dir from the config, token auth on), then the site's detached actors, created by a short-lived
+driver process per site (a process can join one Ray cluster only). Everything vcc starts is recorded
+by PID in ``<run dir>/state.json``; ``vcc down`` stops exactly that, Ray heads first (so no site
+writes to etcd while it stops), then the etcd members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from vcc.actors.settings import SiteSettings
+from vcc.config import ClusterConfig, SiteConfig
+from vcc.coord.client import EtcdClient
+from vcc.coord.config_store import ConfigStore
+from vcc.coord.etcd_server import EtcdMemberProcess, EtcdMemberSpec, EtcdTuning, launch_members
+from vcc.coord.keys import CoordKeys
+from vcc.errors import VccError
+from vcc.runtime import procs
+from vcc.runtime.raycluster import RayHeadSpec, ray_env, start_head, stop_head, wait_head
+
+
+class LaunchError(VccError):
+    exit_code = 1
+
+
+@dataclass
+class SiteRecord:
+    site: str
+    grpc: str
+    http: str
+    etcd: str
+    ray: str
+    etcd_pid: int = 0
+    ray_pid: int = 0
+
+
+@dataclass
+class RunState:
+    cluster: str
+    config_path: str
+    run_dir: str
+    config_version: int = 0
+    sites: dict[str, SiteRecord] = field(default_factory=dict)
+
+    def save(self) -> None:
+        path = Path(self.run_dir) / "state.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunState | None:
+        path = run_dir / "state.json"
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text())
+        raw["sites"] = {k: SiteRecord(**v) for k, v in raw["sites"].items()}
+        return cls(**raw)
+
+
+def default_run_dir(config: ClusterConfig) -> Path:
+    return Path("var") / "run" / config.name
+
+
+def ray_bin() -> str:
+    return str(Path(sys.executable).parent / "ray")
+
+
+def etcd_spec(site: SiteConfig, run_dir: Path) -> EtcdMemberSpec:
+    ports = site.resolved_ports()
+    return EtcdMemberSpec(site.etcd_member_name, site.host, ports["etcd_client"], ports["etcd_peer"],
+                          run_dir / "etcd" / site.id)
+
+
+def ray_spec(site: SiteConfig, run_dir: Path) -> RayHeadSpec:
+    return RayHeadSpec(site.id, site.resolved_ports()["ray.gcs_port"], tuple(site.ray_start_args()),
+                       run_dir / "ray-token", num_cpus=site.ray_num_cpus, host=site.host)
+
+
+def site_settings(config: ClusterConfig, site: SiteConfig, run_dir: Path, version: int) -> SiteSettings:
+    ports = site.resolved_ports()
+    runtime = config.runtime
+    return SiteSettings(
+        cluster=config.name, site=site.id, config_version=version, grpc_host=site.host, grpc_port=ports["grpc"],
+        etcd_host=site.host, etcd_port=ports["etcd_client"], run_dir=str((run_dir / "sites" / site.id).resolve()),
+        peers={s.id: s.grpc_address for s in config.sites}, shards=site.acd_shards,
+        ivr_workers=site.ivr_workers, gateways=site.media_gateways, lease_ttl_s=runtime.lease_ttl_s,
+        lease_margin_s=runtime.lease_margin_s,
+    )  # fmt: skip
+
+
+def etcd_tuning(config: ClusterConfig) -> EtcdTuning:
+    return EtcdTuning(heartbeat_interval_ms=config.runtime.etcd_heartbeat_ms,
+                      election_timeout_ms=config.runtime.etcd_election_ms)
+
+
+def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[str] | None = None,
+       log: Any = print) -> RunState:
+    """Start every site (or only ``sites``, rejoining a running cluster) and return once serving."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = RunState.load(run_dir) or RunState(config.name, str(config_path), str(run_dir))
+    wanted = [s for s in config.sites if sites is None or s.id in sites]
+    unknown = set(sites or ()) - {s.id for s in config.sites}
+    if unknown:
+        raise LaunchError(f"no site {sorted(unknown)[0]!r} in {config_path}")
+    todo = [s for s in wanted if not _site_running(state.sites.get(s.id))]
+    if not todo:
+        log("every site is already running")
+        return state
+    t0 = time.monotonic()
+
+    # 1. etcd: one member per site; a member with a data dir rejoins the cluster from it.
+    all_specs = [etcd_spec(s, run_dir) for s in config.sites]
+    etcd_todo = [etcd_spec(s, run_dir) for s in todo
+                 if not (state.sites.get(s.id) and procs.alive(state.sites[s.id].etcd_pid))]
+    members: dict[str, EtcdMemberProcess] = {}
+    if etcd_todo:
+        started = launch_members(etcd_todo, all_specs, cluster_token=f"vcc-{config.name}",
+                                 tuning=etcd_tuning(config), log_dir=run_dir / "logs")
+        members = {m.spec.name: m for m in started}
+    log(f"etcd members up ({time.monotonic() - t0:.1f} s)")
+
+    # 2. Ray heads, in parallel.
+    heads: dict[str, int] = {}
+    for s in todo:
+        heads[s.id] = start_head(ray_spec(s, run_dir), run_dir / "logs" / f"ray-{s.id}.log", ray_bin())
+    for s in todo:
+        wait_head(ray_spec(s, run_dir), heads[s.id], run_dir / "logs" / f"ray-{s.id}.log")
+    log(f"Ray heads up ({time.monotonic() - t0:.1f} s)")
+
+    for s in todo:
+        prev = state.sites.get(s.id)
+        member = members.get(s.etcd_member_name)
+        state.sites[s.id] = SiteRecord(
+            s.id, s.grpc_address, s.http_url, s.etcd_client_url, s.ray_address,
+            etcd_pid=member.pid if member else (prev.etcd_pid if prev else 0), ray_pid=heads[s.id],
+        )  # fmt: skip
+    state.save()
+
+    # 3. The configuration, versioned in etcd (first start, or unchanged text: same version).
+    text = config_path.read_text()
+    state.config_version = asyncio.run(_publish_config(config, todo[0], text))
+    state.save()
+
+    # 4. Each site's actors, from one driver process per site, in parallel.
+    drivers = []
+    for s in todo:
+        settings = site_settings(config, s, run_dir, state.config_version)
+        Path(settings.run_dir).mkdir(parents=True, exist_ok=True)
+        settings_path = Path(settings.run_dir) / "settings.json"
+        settings_path.write_text(json.dumps(asdict(settings)))
+        (settings_path.with_name("ray.json")).write_text(json.dumps({"address": s.ray_address}))
+        cmd = [sys.executable, "-m", "vcc.runtime.deploy", str(settings_path), str(config_path.resolve())]
+        env = ray_env(run_dir / "ray-token")
+        drivers.append((s, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
+    for s, proc in drivers:
+        out, _ = proc.communicate(timeout=180)
+        if proc.returncode != 0:
+            tail = "\n".join(out.decode(errors="replace").splitlines()[-15:])
+            raise LaunchError(f"site {s.id}: deploying its actors failed:\n{tail}")
+    for s in todo:
+        wait_serving(s.grpc_address, timeout_s=30)
+    log(f"sites serving ({time.monotonic() - t0:.1f} s)")
+    return state
+
+
+async def _publish_config(config: ClusterConfig, site: SiteConfig, text: str) -> int:
+    ports = site.resolved_ports()
+    async with EtcdClient(site.host, ports["etcd_client"]) as client:
+        store = ConfigStore(client, CoordKeys(config.name))
+        current = await store.current()
+        if current is not None and current.yaml_text == text:
+            return current.version
+        return await store.apply(text)
+
+
+def wait_serving(address: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise LaunchError(f"site API at {address} is not serving after {timeout_s:.0f} s")
+            time.sleep(0.1)
+
+
+def _site_running(record: SiteRecord | None) -> bool:
+    return record is not None and procs.alive(record.ray_pid) and procs.alive(record.etcd_pid)
+
+
+def down(run_dir: Path, *, sites: list[str] | None = None, log: Any = print) -> list[str]:
+    """Stop what ``up`` started (every site, or only ``sites``): Ray heads, then etcd members."""
+    state = RunState.load(run_dir)
+    if state is None:
+        return []
+    chosen = [s for s in state.sites.values() if sites is None or s.site in sites]
+    for rec in chosen:
+        if rec.ray_pid:
+            stop_head(rec.ray_pid)
+    for rec in chosen:
+        if rec.etcd_pid and procs.alive(rec.etcd_pid):
+            procs.terminate([rec.etcd_pid], timeout_s=5.0)
+        rec.ray_pid = rec.etcd_pid = 0
+    state.save()
+    if sites is None:
+        (run_dir / "state.json").unlink(missing_ok=True)
+    log(f"stopped site(s) {', '.join(r.site for r in chosen) or '(none)'}")
+    return [r.site for r in chosen]
+
+
+def kill_site(run_dir: Path, site: str) -> None:
+    """SIGKILL every process of a site at once (a drill, or a test of failover)."""
+    state = RunState.load(run_dir)
+    if state is None or site not in state.sites:
+        raise LaunchError(f"site {site!r} is not running from {run_dir}")
+    rec = state.sites[site]
+    pids = [rec.etcd_pid, rec.ray_pid, *procs.descendants(rec.ray_pid)] if rec.ray_pid else [rec.etcd_pid]
+    procs.kill(p for p in pids if p)
+    rec.ray_pid = rec.etcd_pid = 0
+    state.save()
+
