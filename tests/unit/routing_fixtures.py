@@ -46,9 +46,7 @@ def agent(
     return AgentProfile(id, id.upper(), "site-a", tenants, pool, skills or {}, capacity or {V: 1})
 
 
-def tenant(
-    id: str = "acme", vip: Iterable[str] = (), blocked: Iterable[str] = (), boost: int = 10
-) -> TenantSpec:
+def tenant(id: str = "acme", vip: Iterable[str] = (), blocked: Iterable[str] = (), boost: int = 10) -> TenantSpec:
     lists = CallerLists(blocked=frozenset(blocked), vip=frozenset(vip), vip_priority_boost=boost)
     return TenantSpec(id=id, name=id.title(), hours=BusinessHours("UTC"), callers=lists)
 
@@ -60,9 +58,7 @@ def router(
     return Router(tenants=tenants, queues=queues, agents=agents, **kw)
 
 
-def contact(
-    id: str, queue: str | None = None, channel: Channel = V, tenant: str = "acme", **kw: Any
-) -> Contact:
+def contact(id: str, queue: str | None = None, channel: Channel = V, tenant: str = "acme", **kw: Any) -> Contact:
     return Contact(id, tenant, channel, 0.0, queue=queue, **kw)
 
 
@@ -76,9 +72,7 @@ def offers(events: list[Event]) -> dict[str, str]:
 
 
 def contact_states(events: list[Event], contact_id: str) -> list[tuple[ContactState | None, ContactState]]:
-    return [
-        (e.prev_state, e.state) for e in events if isinstance(e, ContactEvent) and e.contact_id == contact_id
-    ]
+    return [(e.prev_state, e.state) for e in events if isinstance(e, ContactEvent) and e.contact_id == contact_id]
 
 
 def agent_events(events: list[Event], agent_id: str) -> list[AgentEvent]:

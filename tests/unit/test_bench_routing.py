@@ -12,7 +12,19 @@ from tests.unit.routing_fixtures import load_bench
 
 def test_bench_prints_one_json_object_with_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
     bench = load_bench()
-    args = ["--agents", "300", "--queues", "12", "--contacts", "600", "--naive-contacts", "100", "--json"]
+    args = [
+        "--agents",
+        "300",
+        "--queues",
+        "12",
+        "--contacts",
+        "600",
+        "--naive-contacts",
+        "100",
+        "--repeat",
+        "1",
+        "--json",
+    ]
     assert bench.main([*args, "--seed", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {

@@ -80,9 +80,7 @@ class RouterMachine(RuleBasedStateMachine):
     def record(self, ev: Event) -> None:
         if isinstance(ev, ContactEvent):
             seen = self.states.setdefault(ev.contact_id, [])
-            assert ev.prev_state == (seen[-1] if seen else None), (
-                f"{ev.contact_id}: broken chain {seen} -> {ev}"
-            )
+            assert ev.prev_state == (seen[-1] if seen else None), f"{ev.contact_id}: broken chain {seen} -> {ev}"
             assert not seen or seen[-1] not in TERMINAL, f"{ev.contact_id}: event after the end"
             seen.append(ev.state)
         elif isinstance(ev, AgentEvent):

@@ -57,13 +57,9 @@ def test_idle_time_beats_proficiency() -> None:
 
 
 @pytest.mark.parametrize(("selection", "expected"), [(LO, "a2"), (None, "a1")])
-def test_least_occupied_prefers_the_emptier_agent_over_the_longer_idle(
-    selection: object, expected: str
-) -> None:
+def test_least_occupied_prefers_the_emptier_agent_over_the_longer_idle(selection: object, expected: str) -> None:
     kw = {"selection": selection} if selection is not None else {}
-    r = make_router(
-        [queue("chat", channel=C, **kw)], [agent("a1", capacity={C: 3}), agent("a2", capacity={C: 3})]
-    )
+    r = make_router([queue("chat", channel=C, **kw)], [agent("a1", capacity={C: 3}), agent("a2", capacity={C: 3})])
     r.login("a1", 0.0, ready=True)
     assert offers(r.arrive(contact("c1", "chat", channel=C), 10.0)) == {"c1": "a1"}  # a1: 1/3, idle since 10
     r.login("a2", 20.0, ready=True)  # a2: 0/3, idle since 20
@@ -104,9 +100,7 @@ def test_fifo_within_equal_priority() -> None:
 
 @pytest.mark.parametrize(("aging_per_s", "first"), [(1.0, "c_old"), (0.0, "c_vip_queue")])
 def test_aging_lets_a_long_wait_overtake_a_higher_base_priority(aging_per_s: float, first: str) -> None:
-    r = make_router(
-        [queue("low", priority=0, aging_per_s=aging_per_s), queue("high", priority=10)], [agent("a1")]
-    )
+    r = make_router([queue("low", priority=0, aging_per_s=aging_per_s), queue("high", priority=10)], [agent("a1")])
     r.arrive(contact("c_old", "low"), 0.0)
     r.arrive(contact("c_vip_queue", "high"), 5.0)
     # at t=20: low has 0 + 1.0 * 20 = 20 > 10

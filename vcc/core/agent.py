@@ -130,9 +130,7 @@ class Agent:
     def _event(
         self, now: float, prev: AgentState, contact_id: str | None = None, channel: Channel | None = None
     ) -> AgentEvent:
-        return agent_event(
-            now, self.id, self._settle(), prev, self.reason_code, contact_id, channel, dict(self.load)
-        )
+        return agent_event(now, self.id, self._settle(), prev, self.reason_code, contact_id, channel, dict(self.load))
 
     def _bad(self, requested: str) -> InvalidTransition:
         return InvalidTransition(f"agent {self.id}", self.state.value, requested)
@@ -186,7 +184,10 @@ class Agent:
         """Reserve room for one contact: ready -> reserved (or busy -> reserved for a second chat)."""
         if not self.available:
             raise self._bad("reserved")
-        if not self.free(channel):
+        load = self.load
+        if load[channel] >= self.capacity[channel] or (
+            self.voice_exclusive and (self.in_hand if channel == "voice" else load["voice"])
+        ):
             raise CapacityError(f"agent {self.id} has no free {channel.value} capacity")
         offers = self.offers
         if contact_id in offers or contact_id in self.connected:
@@ -195,12 +196,11 @@ class Agent:
             self._account(now)
         prev = self.state
         offers[contact_id] = channel
-        self.load[channel] += 1
+        load[channel] += 1
         self.in_hand += 1
         self.idle_since = now
         self.state = RESERVED
-        reason_code = self.reason_code
-        return agent_event(now, self.id, RESERVED, prev, reason_code, contact_id, channel, dict(self.load))
+        return agent_event(now, self.id, RESERVED, prev, self.reason_code, contact_id, channel, dict(load))
 
     def accept(self, contact_id: str, now: float) -> AgentEvent:
         channel = self.offers.pop(contact_id, None)
@@ -262,10 +262,20 @@ class Agent:
                 self.staffed_s += dt
             self._acc_at = now
         prev = self.state
-        self.load[channel] -= 1
+        load = self.load
+        load[channel] -= 1
         self.in_hand -= 1
         self.idle_since = now
-        return self._event(now, prev, contact_id, channel)
+        if self.offers:
+            state = RESERVED
+        elif self.connected:
+            state = BUSY
+        elif self.wrapping:
+            state = WRAP_UP
+        else:
+            state = READY if self.available else NOT_READY
+        self.state = state
+        return agent_event(now, self.id, state, prev, self.reason_code, contact_id, channel, dict(load))
 
     def wrap_up_due(self, now: float) -> list[str]:
         """Contacts whose wrap-up has run out at ``now``."""

@@ -159,9 +159,7 @@ class Contact:
         self.agent_id = None
         self.target_agent = target_agent
         self.state = QUEUED
-        return contact_event(
-            now, self.id, self.tenant, self.channel, QUEUED, prev, queue, target_agent, reason
-        )
+        return contact_event(now, self.id, self.tenant, self.channel, QUEUED, prev, queue, target_agent, reason)
 
     def offer(self, agent_id: str, now: float) -> ContactEvent:
         if self.state is not QUEUED:
@@ -169,9 +167,7 @@ class Contact:
         self.agent_id = agent_id
         self.offers += 1
         self.state = OFFERED
-        return contact_event(
-            now, self.id, self.tenant, self.channel, OFFERED, QUEUED, self.queue, agent_id, None
-        )
+        return contact_event(now, self.id, self.tenant, self.channel, OFFERED, QUEUED, self.queue, agent_id, None)
 
     def requeue(self, now: float, *, reason: str) -> ContactEvent:
         """An offer was rejected, timed out or withdrawn: back to the queue, keeping the original
@@ -181,9 +177,7 @@ class Contact:
         agent = self.agent_id
         self.agent_id = None
         self.state = QUEUED
-        return contact_event(
-            now, self.id, self.tenant, self.channel, QUEUED, OFFERED, self.queue, agent, reason
-        )
+        return contact_event(now, self.id, self.tenant, self.channel, QUEUED, OFFERED, self.queue, agent, reason)
 
     def connect(self, now: float) -> ContactEvent:
         if self.state is not OFFERED:

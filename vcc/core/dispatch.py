@@ -21,19 +21,22 @@ from typing import Any
 from vcc.core.agent import DEFAULT_WRAP_UP_S, Agent, ChannelBlend
 from vcc.core.contact import COMPLETED, CONNECTED, OFFERED, QUEUED, WRAP_UP, Contact
 from vcc.core.events import Event
-from vcc.core.freeagents import pick_agent
+from vcc.core.freeagents import FreeLevel, pick_agent
 from vcc.core.model import AgentProfile, CenterSpec, ContactState, QueueSpec, TenantSpec
 from vcc.core.queueing import Entry, QueueRuntime, Slot
 from vcc.errors import NotFound
 
 
 class Routes:
-    """What an agent can serve: per channel, its slot in each queue's pool, and the queues."""
+    """What an agent can serve: per channel, its slot in each queue's pool; the same flattened
+    for an agent with empty hands (free on every channel, at load 0); and the queues."""
 
-    __slots__ = ("by_channel", "serves", "dedicated_queues")
+    __slots__ = ("by_channel", "at_rest", "at_rest_levels", "serves", "dedicated_queues")
 
     def __init__(self) -> None:
         self.by_channel: list[tuple[str, list[Slot]]] = []
+        self.at_rest: list[tuple[FreeLevel, int]] = []  # (level, proficiency)
+        self.at_rest_levels: list[FreeLevel] = []
         self.serves: list[QueueRuntime] = []
         self.dedicated_queues: list[QueueRuntime] = []
 
@@ -107,7 +110,10 @@ class Dispatcher:
                 if a.is_dedicated:
                     a._routes.dedicated_queues.append(q)
         for aid, channels in per_channel.items():
-            self.agents[aid]._routes.by_channel = list(channels.items())
+            routes = self.agents[aid]._routes
+            routes.by_channel = list(channels.items())
+            routes.at_rest = [(levels[0], prof) for slots in channels.values() for levels, prof in slots]
+            routes.at_rest_levels = [level for level, _ in routes.at_rest]
 
     def _clock(self, now: float) -> float:
         if now < self._now:
@@ -117,20 +123,15 @@ class Dispatcher:
 
     # -- decisions ------------------------------------------------------------------------------
 
-    def _place(self, c: Contact, now: float) -> None:
-        """Contact-driven decision for a queued contact: offer it to the best free agent (dedicated
-        before shared), or let it wait."""
+    def _place(self, c: Contact, q: QueueRuntime, now: float) -> None:
+        """Contact-driven decision for a contact just queued in ``q``: offer it to the best free
+        agent (dedicated before shared), or let it wait."""
         self.decisions += 1
-        q = self.queues[c.queue]  # type: ignore[index]
         skills = c.skills
         agent = pick_agent(q.dedicated, skills, now) if q.dedicated else None
         if agent is None and q.shared:
             enq = c.enqueued_at
-            if (
-                not q.track_ripe
-                or q.dedicated_logged_in == 0
-                or (enq is not None and now - enq >= q.shared_after_s)
-            ):
+            if not q.track_ripe or q.dedicated_logged_in == 0 or (enq is not None and now - enq >= q.shared_after_s):
                 agent = pick_agent(q.shared, skills, now)
         if agent is None:
             entry = q.push(c, now)
@@ -199,44 +200,51 @@ class Dispatcher:
             heappush(self._offer_timers, tok)
 
     def _reindex(self, agent: Agent) -> None:
-        """Put the agent in exactly the free-agent levels it belongs in now (at their back)."""
+        """Put the agent in exactly the free-agent levels it belongs in now (at their back): a new
+        order kills its old entries, then it is appended where it is free."""
+        self._seq += 1
+        order = agent._order = self._seq
         index = agent._index
-        if index:
-            for level in index:
-                del level[agent]
-            index.clear()
         if not agent.available:
+            index.clear()
             return
+        routes = agent._routes
+        if not agent.in_hand:  # the common case: free on every channel, at load 0
+            for level, proficiency in routes.at_rest:
+                items = level.items
+                items.append((agent, order, proficiency))
+                if len(items) > level.limit:
+                    level.compact()
+            index[:] = routes.at_rest_levels
+            return
+        index.clear()
         load = agent.load
-        capacity = agent.capacity
         exclusive = agent.voice_exclusive
-        in_hand = agent.in_hand
-        voice_busy = load["voice"] > 0
-        inserted = False
-        for channel, slots in agent._routes.by_channel:
+        if exclusive and load["voice"]:  # a voice contact in hand blocks every channel
+            return
+        capacity = agent.capacity
+        for channel, slots in routes.by_channel:
             n = load[channel]
-            if n >= capacity[channel]:
-                continue
-            if exclusive and (in_hand if channel == "voice" else voice_busy):
-                continue
+            if n >= capacity[channel] or (exclusive and channel == "voice"):
+                continue  # full, or voice while other contacts are in hand
             for levels, proficiency in slots:
                 level = levels[n]
-                level[agent] = proficiency
+                items = level.items
+                items.append((agent, order, proficiency))
+                if len(items) > level.limit:
+                    level.compact()
                 index.append(level)
-            inserted = True
-        if inserted:
-            self._seq += 1
-            agent._order = self._seq
 
     def _unindex(self, agent: Agent) -> None:
-        for level in agent._index:
-            del level[agent]
+        """Take the agent out of every free-agent level (its entries die with its order)."""
+        self._seq += 1
+        agent._order = self._seq
         agent._index.clear()
 
     def _drain_shared(self, q: QueueRuntime, contacts: list[Contact], now: float) -> None:
         """Offer contacts that just became open to shared agents (in the given order)."""
         for c in contacts:
-            if not any(level.agents for level in q.shared):
+            if not any(level.items for level in q.shared):
                 return
             if c._entry is None or c.queue != q.id:
                 continue
@@ -257,7 +265,7 @@ class Dispatcher:
         self._out.append(agent.withdraw(c.id, now))
         c.target_agent = None
         self._excluded = agent  # out of the indexes until it is served below
-        self._place(c, now)
+        self._place(c, self.queues[c.queue], now)  # type: ignore[index]
         self._excluded = None
 
     def _end_wrap(self, agent: Agent, contact_id: str, now: float) -> None:

@@ -2,11 +2,15 @@
 
 Each pool (dedicated, shared) of a queue has one :class:`FreeLevel` per load share (a single level
 for longest-idle queues; for least-occupied queues one per value of ``load / capacity`` on the
-queue's channel, best first). A level is an insertion-ordered map agent -> proficiency. The router
-(re)appends an agent whenever it becomes free, always at the current time, so a level is ordered by
-``idle_since`` and its head is its longest-idle agent: a decision reads the head of the first
-non-empty level, O(1). (A plain ``dict`` keeps insertion order and is leaner than an
-``OrderedDict``; finding its first live entry skips deleted slots in C, bounded by the next resize.)
+queue's channel, best first). A level is an append-only list of entries ``(agent, order,
+proficiency)``: the router appends an agent whenever it becomes free, always at the current time,
+so a level is in ``idle_since`` order and its first live entry is its longest-idle agent.
+
+Nothing is ever removed in place: each time an agent is re-indexed it takes a new ``order`` (a
+global sequence number), which makes all its older entries dead at once, in O(1). Dead entries are
+skipped as the head moves past them, and a level is compacted when it holds more than twice its
+pool. An agent's move thus costs a few list appends instead of a delete and an insert in each of
+its queues' indexes (which, with 10,000 agents, are mostly cache misses).
 
 Ties (agents freed at the very same ``now``) go to the higher proficiency, then to the agent freed
 first: the run of tied agents at the head is sorted once and remembered (``run``, ``sorted_at``)
@@ -15,25 +19,45 @@ once the clock has moved past it, since no agent can join it any more.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vcc.core.agent import Agent
 
+#: (agent, its order when appended, its proficiency for this queue)
+Entry = tuple["Agent", int, int]
+
 
 class FreeLevel:
-    """Free agents of one pool of a queue at one load share: agent -> proficiency, idle order."""
+    """Free agents of one pool of a queue at one load share, in idle order (see module doc)."""
 
-    __slots__ = ("share", "agents", "sorted_at", "run")
+    __slots__ = ("share", "items", "head", "limit", "sorted_at", "run")
 
-    def __init__(self, share: float) -> None:
+    def __init__(self, share: float, pool_size: int) -> None:
         self.share = share
-        self.agents: dict[Agent, int] = {}
+        self.items: list[Entry] = []
+        self.head = 0  # entries before it are dead
+        self.limit = 2 * pool_size + 64  # compact beyond this many entries
         self.sorted_at = float("nan")  # idle_since of the head run sorted into ``run``
-        self.run: list[Agent] = []  # that run, best last; members that left are skipped lazily
+        self.run: list[tuple[Agent, int]] = []  # that run, best last; dead members skipped lazily
 
     def __repr__(self) -> str:
-        return f"FreeLevel(share={self.share}, agents={len(self.agents)})"
+        return f"FreeLevel(share={self.share}, agents={sum(1 for _ in self.agents())})"
+
+    def agents(self) -> Iterator[Agent]:
+        """The free agents, in idle order (live entries only)."""
+        items = self.items
+        for i in range(self.head, len(items)):
+            agent, order, _ = items[i]
+            if agent._order == order:
+                yield agent
+
+    def compact(self) -> None:
+        """Drop dead entries (amortized O(1) per append: called past ``limit``)."""
+        self.items = [e for e in self.items[self.head :] if e[0]._order == e[1]]
+        self.head = 0
+        self.limit = max(self.limit, 2 * len(self.items) + 64)
 
 
 def has_skills(agent: Agent, skills: dict[str, int]) -> bool:
@@ -45,55 +69,73 @@ def pick_agent(levels: list[FreeLevel], skills: dict[str, int] | None, now: floa
     """The best free agent: from the first non-empty level (with a fitting agent, if the contact
     needs extra ``skills``), the longest idle, then the higher proficiency, then the first freed."""
     for level in levels:
-        agents = level.agents
-        if not agents:
+        items = level.items
+        n = len(items)
+        i = level.head
+        while i < n:  # skip dead entries for good
+            agent, order, _ = items[i]
+            if agent._order == order:
+                break
+            i += 1
+        level.head = i
+        if i == n:
             continue
         if skills:
-            found = _pick_skilled(agents, skills)
+            found = _pick_skilled(items, i, skills)
             if found is not None:
                 return found
             continue
-        it = iter(agents)
-        head = next(it)
-        idle = head.idle_since
+        idle = agent.idle_since
         if idle == level.sorted_at:
             run = level.run
             while run:
-                agent = run[-1]
-                if agent.idle_since == idle and agent in agents:
-                    return agent
+                best, order = run[-1]
+                if best._order == order:
+                    return best
                 run.pop()
-        second = next(it, None)
-        if second is not None and second.idle_since == idle:
-            return _pick_tied(level, idle, now)
-        return head
+        j = i + 1
+        while j < n:  # the next live entry, to see whether the head is tied
+            other, order, _ = items[j]
+            if other._order == order:
+                if other.idle_since == idle:
+                    return _pick_tied(level, idle, now)
+                break
+            j += 1
+        return agent
     return None
 
 
 def _pick_tied(level: FreeLevel, idle: float, now: float) -> Agent:
     """Sort the head run of agents freed at ``idle`` by (proficiency desc, order)."""
     run = []
-    for agent, prof in level.agents.items():
+    items = level.items
+    for i in range(level.head, len(items)):
+        agent, order, prof = items[i]
+        if agent._order != order:
+            continue
         if agent.idle_since != idle:
             break
-        run.append((-prof, agent._order, agent))
+        run.append((-prof, order, agent))
     run.sort(reverse=True)  # orders are unique: agents are never compared
     if idle < now:  # nobody can join this run any more
         level.sorted_at = idle
-        level.run = [r[2] for r in run]
+        level.run = [(agent, order) for _, order, agent in run]
     return run[-1][2]
 
 
-def _pick_skilled(agents: dict[Agent, int], skills: dict[str, int]) -> Agent | None:
-    """Slow path for a contact with extra skills: the first fitting agent, then any tied one with
-    a better proficiency (or an earlier order)."""
+def _pick_skilled(items: list[Entry], start: int, skills: dict[str, int]) -> Agent | None:
+    """Slow path for a contact with extra skills: the first fitting live agent, then any tied one
+    with a better proficiency (or an earlier order)."""
     best: Agent | None = None
     best_key = (0, 0)
-    for agent, prof in agents.items():
+    for i in range(start, len(items)):
+        agent, order, prof = items[i]
+        if agent._order != order:
+            continue
         if best is not None and agent.idle_since != best.idle_since:
             break
         if has_skills(agent, skills):
-            key = (-prof, agent._order)
+            key = (-prof, order)
             if best is None or key < best_key:
                 best, best_key = agent, key
     return best

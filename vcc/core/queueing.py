@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: A queue entry: (static priority key, enqueued_at, order, contact).
 Entry = tuple[float, float, int, "Contact"]
 #: Where an agent sits in one queue's pool while free: its level per load, and its proficiency.
-Slot = tuple[list["dict[Agent, int]"], int]
+Slot = tuple[list[FreeLevel], int]
 
 
 class QueueRuntime:
@@ -74,15 +74,15 @@ class QueueRuntime:
             shares = sorted({n / a.capacity[channel] for a in agents for n in range(a.capacity[channel])})
         else:
             shares = [0.0]
-        levels = [FreeLevel(share) for share in shares]
+        levels = [FreeLevel(share, len(agents)) for share in shares]
         by_share = dict(zip(shares, levels, strict=True))
         slots: dict[str, Slot] = {}
         for a in agents:
             cap = a.capacity[channel]
             if len(levels) == 1:
-                slots[a.id] = ([levels[0].agents] * cap, profs[a.id])
+                slots[a.id] = ([levels[0]] * cap, profs[a.id])
             else:
-                slots[a.id] = ([by_share[n / cap].agents for n in range(cap)], profs[a.id])
+                slots[a.id] = ([by_share[n / cap] for n in range(cap)], profs[a.id])
         if dedicated:
             self.dedicated = levels
         else:

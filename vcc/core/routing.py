@@ -86,7 +86,7 @@ class Router(Dispatcher):
         """Free agents of one pool of a queue (any order)."""
         q = self.queue(queue_id)
         levels = q.dedicated if dedicated else q.shared
-        return [a for level in levels for a in level.agents]
+        return [a for level in levels for a in level.agents()]
 
     # -- agents ---------------------------------------------------------------------------------
 
@@ -163,7 +163,7 @@ class Router(Dispatcher):
             if q.dedicated_logged_in == 0 and q.track_ripe:
                 emptied.append(q)
         for c in pending:
-            self._place(c, now)
+            self._place(c, self.queues[c.queue], now)  # type: ignore[index]
         for q in emptied:
             self._drain_shared(q, q.ordered(), now)
         return out
@@ -205,7 +205,7 @@ class Router(Dispatcher):
             self._pre[contact.id] = contact
         else:
             out.append(contact.enqueue(q.id, now))
-            self._place(contact, now)
+            self._place(contact, q, now)
         return out
 
     def start_ivr(self, contact_id: str, now: float) -> list[Event]:
@@ -254,7 +254,7 @@ class Router(Dispatcher):
         if skills:
             c.skills = {**c.skills, **skills}
         out.append(c.enqueue(q.id, now, reason=reason, enqueued_at=enqueued_at))
-        self._place(c, now)
+        self._place(c, q, now)
         return out
 
     def detach(self, contact_id: str) -> Contact:
@@ -329,14 +329,19 @@ class Router(Dispatcher):
         if now < self._now:
             now = self._now
         self._now = now
-        self._out = []
+        out = self._out = []
         if contact_id is not None:
-            self._end_wrap(agent, contact_id, now)
+            out.append(agent.end_wrap_up(contact_id, now))
+            c = self.contacts.get(contact_id)
+            if c is not None and c.state is WRAP_UP and c.agent_id == agent_id:
+                out.append(c.move(COMPLETED, now))
+                del self.contacts[contact_id]
+                self.finished[COMPLETED] += 1
         else:
             for cid in list(agent.wrapping):
                 self._end_wrap(agent, cid, now)
         self._serve(agent, now)
-        return self._out
+        return out
 
     def transfer(
         self,
@@ -359,9 +364,7 @@ class Router(Dispatcher):
         q = self.queue(queue if queue is not None else self._fallback_queue(c))
         _check_channel(c, q)
         target = self.agent(agent_id) if agent_id is not None else None
-        if target is not None and (
-            target is old or target.state is LOGGED_OUT or target.capacity[c.channel] <= 0
-        ):
+        if target is not None and (target is old or target.state is LOGGED_OUT or target.capacity[c.channel] <= 0):
             raise InvalidTransition(f"agent {target.id}", target.state.value, "transfer_target")
         now = self._clock(now)
         out = self._out = []
@@ -372,6 +375,8 @@ class Router(Dispatcher):
         out.append(old.complete(c.id, now, wrap))
         if wrap > 0:
             self._arm_wrap(old, c.id)
+        old.idle_since = now  # a transfer is work: the transferring agent goes to the back
+        self._unindex(old)
         out.append(c.enqueue(q.id, now, reason="transfer", target_agent=agent_id))
         if target is not None:
             self.decisions += 1
@@ -381,9 +386,10 @@ class Router(Dispatcher):
             else:
                 target._targeted.append(c)
         else:
-            self._place(c, now)
-        if wrap <= 0:
-            self._serve(old, now)
+            self._excluded = old  # the contact does not come straight back
+            self._place(c, q, now)
+            self._excluded = None
+        self._serve(old, now)
         return out
 
     def abandon(self, contact_id: str, now: float, *, reason: str | None = None) -> list[Event]:
@@ -449,7 +455,7 @@ class Router(Dispatcher):
             if c._entry is entry and q.overflow_queue is not None:
                 q.remove(c)
                 self._out.append(c.enqueue(q.overflow_queue, now, reason="overflow"))
-                self._place(c, now)
+                self._place(c, self.queues[q.overflow_queue], now)
         for q in self._ripe_queues:
             if q.maturing and q.maturing[0][0] <= now:
                 self._drain_shared(q, sorted(q.mature(now), key=_entry_key), now)
@@ -474,6 +480,4 @@ def _entry_key(c: Contact) -> tuple[float, float, int]:
 
 def _check_channel(c: Contact, q: QueueRuntime) -> None:
     if c.channel != q.channel:
-        raise InvalidTransition(
-            f"contact {c.id}", f"{c.channel.value} contact", f"{q.channel.value} queue {q.id}"
-        )
+        raise InvalidTransition(f"contact {c.id}", f"{c.channel.value} contact", f"{q.channel.value} queue {q.id}")

@@ -55,16 +55,18 @@ def _check_agents(router: Router) -> None:
                 if agent.free(channel):
                     expected.extend(levels[agent.load[channel]] for levels, _ in slots)
         assert sorted(map(id, expected)) == sorted(map(id, agent._index)), f"{agent}: wrong levels"
-        for level in agent._index:
-            assert agent in level, f"{agent}: missing from a level"
         memberships += len(agent._index)
     total = 0
     for q in router.queues.values():
         for level in (*q.dedicated, *q.shared):
-            total += len(level.agents)
-            idle = [a.idle_since for a in level.agents]
+            free = list(level.agents())
+            assert len(free) == len(set(free)), f"{q}: an agent twice in {level}"
+            total += len(free)
+            for agent in free:
+                assert any(x is level for x in agent._index), f"{agent}: stray in {q} {level}"
+            idle = [a.idle_since for a in free]
             assert idle == sorted(idle), f"{q}: {level} out of idle order"
-    assert total == memberships, "stray agents in free-agent levels"
+    assert total == memberships, "free-agent levels and agents' indexes disagree"
 
 
 def _derived_state(agent: Agent) -> AgentState:
@@ -142,7 +144,7 @@ def _check_work_conserving(router: Router) -> None:
             continue
         for pool, dedicated in ((q.dedicated, True), (q.shared, False)):
             for level in pool:
-                for agent in level.agents:
+                for agent in level.agents():
                     for c in q.waiting.values():
                         if not dedicated and not q.is_ripe(c):
                             continue

@@ -19,14 +19,11 @@ _INF = float("inf")
 class ReferenceRouter(Router):
     """A :class:`Router` whose decisions scan everything."""
 
-    def _place(self, c: Contact, now: float) -> None:
+    def _place(self, c: Contact, q: QueueRuntime, now: float) -> None:
         self.decisions += 1
-        q = self.queues[c.queue]  # type: ignore[index]
         enq = c.enqueued_at
         shared_ok = (
-            not q.track_ripe
-            or q.dedicated_logged_in == 0
-            or (enq is not None and now - enq >= q.shared_after_s)
+            not q.track_ripe or q.dedicated_logged_in == 0 or (enq is not None and now - enq >= q.shared_after_s)
         )
         agent = self._scan_agents(q, c, dedicated=True)
         if agent is None and shared_ok:
