@@ -22,6 +22,7 @@ app.add_typer(config_cmd.app, name="config")
 app.command()(site_cmd.up)
 app.command()(site_cmd.status)
 app.command()(site_cmd.down)
+app.command()(site_cmd.demo)
 
 
 @app.command()

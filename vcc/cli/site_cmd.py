@@ -122,3 +122,32 @@ async def _etcd_members(config: Any) -> dict[str, dict[str, Any]]:
             return site.id, {"state": "down", "error": str(e)}
 
     return dict(await asyncio.gather(*(one(s) for s in config.sites)))
+
+
+def demo(
+    config_path: Path = CONFIG_ARG,
+    duration_s: float = typer.Option(20.0, "--duration", min=1, help="Seconds of traffic."),
+    rate: float = typer.Option(3.0, "--rate", min=0.1, help="New contacts per second, over all sites."),
+    run_dir: Path | None = RUN_DIR,
+) -> None:
+    """Drive a running cluster with bot agents and customers on every channel; print what happened."""
+    from vcc.client.demo import run_demo
+
+    config, _ = _run_dir(config_path, run_dir)
+    typer.echo(f"demo traffic for {duration_s:.0f} s at {rate:g} contacts/s (bot agents log in first) ...")
+
+    def progress(elapsed: float, report: Any) -> None:
+        if report.submitted % 10 == 0:
+            typer.echo(f"  {elapsed:5.1f} s: {report.submitted} contacts submitted")
+
+    report = asyncio.run(run_demo(config, duration_s, rate, progress=progress))
+    typer.echo(f"agents logged in: {report.agents_logged_in}; contacts submitted: {report.submitted}; "
+               f"handled by agents: {report.handled}")
+    for (channel, state), n in sorted(report.outcomes.items()):
+        typer.echo(f"  {channel:<6} {state:<10} {n:>5}")
+    if report.waits_s:
+        waits = sorted(report.waits_s)
+        typer.echo(f"  wait in queue: median {waits[len(waits) // 2]:.1f} s, max {waits[-1]:.1f} s")
+    typer.echo(f"  finished per site: {dict(report.by_site)}")
+    for error, n in report.refused.items():
+        typer.echo(f"  refused x{n}: {error}")

@@ -110,7 +110,7 @@ def etcd_tuning(config: ClusterConfig) -> EtcdTuning:
 def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[str] | None = None,
        log: Any = print) -> RunState:
     """Start every site (or only ``sites``, rejoining a running cluster) and return once serving."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     state = RunState.load(run_dir) or RunState(config.name, str(config_path), str(run_dir))
     wanted = [s for s in config.sites if sites is None or s.id in sites]
     unknown = set(sites or ()) - {s.id for s in config.sites}
