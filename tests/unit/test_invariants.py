@@ -12,13 +12,14 @@ After every step:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.unit.routing_fixtures import LO, C, E, V, agent, queue, tenant
+from vcc.core.agent import ChannelBlend
 from vcc.core.contact import TERMINAL, Contact
 from vcc.core.events import AgentEvent, ContactEvent, Event
 from vcc.core.model import AgentState, ContactState, Pool
@@ -49,9 +50,11 @@ pick = st.integers(min_value=0, max_value=10_000)
 
 
 class RouterMachine(RuleBasedStateMachine):
+    options: ClassVar[dict[str, Any]] = {"offer_timeout_s": 25.0, "wrap_up_s": 5.0}
+
     def __init__(self) -> None:
         super().__init__()
-        options: dict[str, Any] = {"offer_timeout_s": 25.0, "wrap_up_s": 5.0}
+        options = self.options
         self.fast = Router(tenants=TENANTS, queues=QUEUES, agents=AGENTS, **options)
         self.ref = ReferenceRouter(tenants=TENANTS, queues=QUEUES, agents=AGENTS, **options)
         self.now = 0.0
@@ -138,17 +141,17 @@ class RouterMachine(RuleBasedStateMachine):
         if ids:
             self.both("complete", ids[i % len(ids)], self.now, wrap_up_s=wrap_up_s)
 
-    @rule(i=pick, to_agent=st.booleans(), j=pick)
-    def transfer(self, i: int, to_agent: bool, j: int) -> None:
+    @rule(i=pick, to_agent=st.booleans(), j=pick, wrap_up_s=st.sampled_from([None, 0.0, 30.0]))
+    def transfer(self, i: int, to_agent: bool, j: int, wrap_up_s: float | None) -> None:
         ids = self.live(S.CONNECTED)
         if not ids:
             return
         cid = ids[i % len(ids)]
         if to_agent:
-            self.both("transfer", cid, self.now, agent_id=AGENTS[j % len(AGENTS)].id)
+            self.both("transfer", cid, self.now, agent_id=AGENTS[j % len(AGENTS)].id, wrap_up_s=wrap_up_s)
         else:
             queues = [q for q, ch in CHANNEL_OF.items() if ch == self.fast.contacts[cid].channel]
-            self.both("transfer", cid, self.now, queue=queues[j % len(queues)])
+            self.both("transfer", cid, self.now, queue=queues[j % len(queues)], wrap_up_s=wrap_up_s)
 
     @rule(i=pick, how=st.sampled_from(["abandon", "fail", "request_callback"]))
     def leave(self, i: int, how: str) -> None:
@@ -201,7 +204,21 @@ class RouterMachine(RuleBasedStateMachine):
             assert self.fast.agents[aid].state is state
 
 
-RouterMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+class BlendedRouterMachine(RouterMachine):
+    """Every channel independent; an unanswered offer leaves the agent ready; short offers."""
+
+    options: ClassVar[dict[str, Any]] = {
+        "offer_timeout_s": 8.0,
+        "wrap_up_s": 0.0,
+        "blend": ChannelBlend.BLENDED,
+        "rona_not_ready": False,
+    }
+
+
+SETTINGS = settings(
+    max_examples=50, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+RouterMachine.TestCase.settings = SETTINGS
+BlendedRouterMachine.TestCase.settings = SETTINGS
 TestRouterMachine = RouterMachine.TestCase
+TestBlendedRouterMachine = BlendedRouterMachine.TestCase

@@ -272,3 +272,24 @@ def test_detach_hands_a_waiting_contact_over_with_its_place() -> None:
     there.enqueue("c1", "q", 30.0, enqueued_at=c.enqueued_at)
     assert [x.id for x in there.waiting("q")] == ["c1", "c0"]
     there.check()
+
+
+def test_a_contact_transferred_back_to_an_agent_still_wrapping_it() -> None:
+    r = make_router([queue("chat", channel=C)], [agent("a1", capacity={C: 2}), agent("a2", capacity={C: 2})])
+    r.login("a1", 0.0, ready=True)
+    r.arrive(contact("c1", "chat", channel=C), 1.0)
+    r.accept("c1", 2.0)
+    r.login("a2", 3.0, ready=True)
+    assert offers(r.transfer("c1", 4.0, agent_id="a2", wrap_up_s=60.0)) == {"c1": "a2"}
+    r.accept("c1", 5.0)
+    assert offers(r.transfer("c1", 6.0, agent_id="a1", wrap_up_s=0)) == {"c1": "a1"}
+    r.accept("c1", 7.0)
+    assert set(r.agent("a1").wrapping) == {"c1"} and set(r.agent("a1").connected) == {"c1"}
+    r.check()
+    events = r.complete("c1", 8.0, wrap_up_s=10.0)
+    assert contact_states(events, "c1") == [(S.CONNECTED, S.WRAP_UP)]
+    assert r.agent("a1").load["chat"] == 1
+    r.check()
+    assert contact_states(r.tick(18.0), "c1") == [(S.WRAP_UP, S.COMPLETED)]
+    assert not r.tick(100.0), "the first wrap-up's timer died with it"
+    r.check()

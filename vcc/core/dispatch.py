@@ -21,6 +21,7 @@ from typing import Any
 from vcc.core.agent import DEFAULT_WRAP_UP_S, Agent, ChannelBlend
 from vcc.core.contact import COMPLETED, CONNECTED, OFFERED, QUEUED, WRAP_UP, Contact
 from vcc.core.events import Event
+from vcc.core.freeagents import Entry as Entry_
 from vcc.core.freeagents import FreeLevel, pick_agent
 from vcc.core.model import AgentProfile, CenterSpec, ContactState, QueueSpec, TenantSpec
 from vcc.core.queueing import Entry, QueueRuntime, Slot
@@ -35,7 +36,8 @@ class Routes:
 
     def __init__(self) -> None:
         self.by_channel: list[tuple[str, list[Slot]]] = []
-        self.at_rest: list[tuple[FreeLevel, int]] = []  # (level, proficiency)
+        # (level's entries, proficiency, level's limit, level): the list is never replaced
+        self.at_rest: list[tuple[list[Entry_], int, int, FreeLevel]] = []
         self.at_rest_levels: list[FreeLevel] = []
         self.serves: list[QueueRuntime] = []
         self.dedicated_queues: list[QueueRuntime] = []
@@ -112,8 +114,9 @@ class Dispatcher:
         for aid, channels in per_channel.items():
             routes = self.agents[aid]._routes
             routes.by_channel = list(channels.items())
-            routes.at_rest = [(levels[0], prof) for slots in channels.values() for levels, prof in slots]
-            routes.at_rest_levels = [level for level, _ in routes.at_rest]
+            firsts = [(levels[0], prof) for slots in channels.values() for levels, prof in slots]
+            routes.at_rest = [(level.items, prof, level.limit, level) for level, prof in firsts]
+            routes.at_rest_levels = [level for level, _ in firsts]
 
     def _clock(self, now: float) -> float:
         if now < self._now:
@@ -210,10 +213,9 @@ class Dispatcher:
             return
         routes = agent._routes
         if not agent.in_hand:  # the common case: free on every channel, at load 0
-            for level, proficiency in routes.at_rest:
-                items = level.items
+            for items, proficiency, limit, level in routes.at_rest:
                 items.append((agent, order, proficiency))
-                if len(items) > level.limit:
+                if len(items) > limit:
                     level.compact()
             index[:] = routes.at_rest_levels
             return

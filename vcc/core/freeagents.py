@@ -38,7 +38,7 @@ class FreeLevel:
         self.share = share
         self.items: list[Entry] = []
         self.head = 0  # entries before it are dead
-        self.limit = 2 * pool_size + 64  # compact beyond this many entries
+        self.limit = 2 * pool_size + 64  # compact beyond this many entries (fixed)
         self.sorted_at = float("nan")  # idle_since of the head run sorted into ``run``
         self.run: list[tuple[Agent, int]] = []  # that run, best last; dead members skipped lazily
 
@@ -54,10 +54,11 @@ class FreeLevel:
                 yield agent
 
     def compact(self) -> None:
-        """Drop dead entries (amortized O(1) per append: called past ``limit``)."""
-        self.items = [e for e in self.items[self.head :] if e[0]._order == e[1]]
+        """Drop dead entries, in place (amortized O(1) per append: called past ``limit``, and
+        live entries never exceed the pool)."""
+        items = self.items
+        items[:] = [e for e in items[self.head :] if e[0]._order == e[1]]
         self.head = 0
-        self.limit = max(self.limit, 2 * len(self.items) + 64)
 
 
 def has_skills(agent: Agent, skills: dict[str, int]) -> bool:

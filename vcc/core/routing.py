@@ -307,7 +307,9 @@ class Router(Dispatcher):
             now = self._now
         self._now = now
         out = self._out = []
-        if contact_id in agent.wrapping:  # the same contact came back to this agent by transfer
+        freed = contact_id in agent.wrapping  # the same contact came back to this agent by transfer
+        if freed:
+            self._unindex(agent)
             self._end_wrap(agent, contact_id, now)
         wrap = self.wrap_up_s if wrap_up_s is None else wrap_up_s
         if wrap > 0:
@@ -318,6 +320,7 @@ class Router(Dispatcher):
             out.append(c.move(COMPLETED, now))
             out.append(agent.complete(contact_id, now, 0.0))
             self._finish(c)
+        if freed or wrap <= 0:
             self._serve(agent, now)
         return out
 
