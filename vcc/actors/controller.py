@@ -35,7 +35,7 @@ from vcc.coord.load import LoadBoard, LoadCache, LoadPublisher
 from vcc.coord.ownership import AgentOwnership
 from vcc.coord.session import SessionToken, SiteSession
 from vcc.coord.store import ContactStore, DurableContact
-from vcc.core.balancer import QueueLoad, SiteLoad, choose_site
+from vcc.core.balancer import QueueLoad, SiteLoad, choose_site, expected_wait
 from vcc.core.events import SCHEMA_VERSION
 from vcc.core.ewt import EwtEstimator
 from vcc.core.model import DURABLE_CHANNELS, AgentState, CenterSpec, Channel, ContactState
@@ -152,7 +152,7 @@ class SiteController:
         self._patience: list[tuple[float, str]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
-        self._fenced_handled = False
+        self._last_site_balance = 0.0
         self.started_at = 0.0
         self.last_seq = 0
         self.errors = 0
@@ -595,9 +595,9 @@ class SiteController:
         if out.load is not None:
             self._shard_load[shard] = out.load
         for event in out.events:
-            self._observe(shard, event)
+            if self._observe(shard, event):
+                self._events.append(event)
         if out.events:
-            self._events.extend(out.events)
             self._events_wake.set()
 
     def _resolve(self, result: CommandResult) -> None:
@@ -607,23 +607,25 @@ class SiteController:
 
     # ================================================================== events
 
-    def _observe(self, shard: int, e: dict[str, Any]) -> None:
-        """Keep the directory in step with what the shard did; push offers to agents."""
+    def _observe(self, shard: int, e: dict[str, Any]) -> bool:
+        """Keep the directory in step with what the shard did; push offers to agents. Returns False
+        for an event to hold back: a durable contact's end is logged once etcd has recorded it, so a
+        site that dies in between leaves the contact to its adopter and the log never shows two."""
         e["site"] = self.site
         if e["kind"] == "agent":
             agent = self.agents.get(e["agent_id"])
             if agent is None:
-                return
+                return True
             agent.state = e["state"]
             agent.reason_code = e.get("reason_code")
             if e["state"] == AgentState.RESERVED.value and e.get("contact_id"):
                 self._push_offer(agent, e["contact_id"], e["ts"])
             agent.stream.push(agent.agent_id, "state", {"state": e["state"], "reason_code": e.get("reason_code")})
-            return
+            return True
         cid = e["contact_id"]
         placed = self.contacts.get(cid)
         if placed is None:
-            return
+            return True
         prev, state, ts = placed.state, e["state"], e["ts"]
         placed.state = state
         queue = e.get("queue")
@@ -651,10 +653,12 @@ class SiteController:
         if state in TERMINAL:
             self.contacts.pop(cid, None)
             self.finished[cid] = ts
-            if placed.durable:
-                self._spawn(self._complete_durable(cid))
             if placed.record.channel == Channel.VOICE:
                 self._spawn(self.gateways[self._gateway_of(cid)].call("release", [cid]))
+            if placed.durable:
+                self._spawn(self._complete_durable(cid, e))
+                return False
+        return True
 
     def _push_offer(self, agent: LoggedInAgent, cid: str, ts: float) -> None:
         placed = self.contacts.get(cid)
@@ -679,14 +683,20 @@ class SiteController:
         except (CoordError, FencedError) as e:
             log.warning("durable update of %s failed: %s", rec.id, e)
 
-    async def _complete_durable(self, cid: str) -> None:
-        for _ in range(5):
+    async def _complete_durable(self, cid: str, event: dict[str, Any]) -> None:
+        """Record the end in etcd, then log it. While etcd cannot be reached the end stays unlogged:
+        if this site dies meanwhile, the adopter serves the contact and logs its one end."""
+        delay = 0.1
+        while True:
             try:
                 await self.store.complete(cid)
-                return
-            except CoordError:
-                await asyncio.sleep(0.2)
-        log.error("could not mark durable contact %s completed", cid)
+                break
+            except CoordError as e:
+                log.warning("recording the end of durable contact %s failed (%s); retrying", cid, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._events.append(event)
+        self._events_wake.set()
 
     async def _event_loop(self) -> None:
         while True:
@@ -778,6 +788,9 @@ class SiteController:
                 self._send(placed.shard, ("abandon", cid, "caller_hung_up"))
         if len(self.shards) > 1:
             self._rebalance()
+        if now - self._last_site_balance >= self.settings.site_balance_s:
+            self._last_site_balance = now
+            self._rebalance_sites(now)
         for cid, ts in list(self.finished.items()):
             if now - ts > 600:
                 del self.finished[cid]
@@ -794,6 +807,43 @@ class SiteController:
                 self._shard_load[src][queue_id]["waiting"] -= n
                 self._shard_load[dst][queue_id]["free"] -= n
                 self._send(src, ("detach_head", queue_id, n), self._move_to(dst))
+
+    def _rebalance_sites(self, now: float) -> None:
+        """Offer waiting contacts to another site when the local wait is past the queue's service
+        level and another live site would serve them sooner (e.g. its agents are the tenant's, or
+        logged in there after a failover)."""
+        if self.fenced or self.peer_offer is None:
+            return
+        local = self.measure_load()
+        loads = dict(self.load_cache.snapshot())
+        loads[self.site] = local
+        for queue_id, spec in self.center.queues.items():
+            here = local.queues.get(queue_id)
+            tenant = self.center.tenants.get(spec.tenant)
+            if here is None or here.waiting == 0 or tenant is None:
+                continue
+            if expected_wait(here) <= spec.service_level_s:
+                continue
+            placement = choose_site(self.site, spec, tenant, loads, now)
+            if placement.site == self.site:
+                continue
+            there = loads[placement.site].queues.get(queue_id)
+            budget = min(here.waiting, max(1, there.ready_agents if there else 1))
+            for i, shard_load in enumerate(self._shard_load):
+                waiting = int(shard_load.get(queue_id, {}).get("waiting", 0))
+                take = min(budget, waiting)
+                if take <= 0:
+                    continue
+                budget -= take
+                shard_load[queue_id]["waiting"] -= take
+                self._send(i, ("detach_head", queue_id, take), self._send_all_to_site(placement.site))
+
+    def _send_all_to_site(self, site: str) -> Callable[[CommandResult], None]:
+        def then(result: CommandResult) -> None:
+            for rec in result.records:
+                self._spawn(self._offer_to_site(site, rec))
+
+        return then
 
     def _move_to(self, dst: int) -> Callable[[CommandResult], None]:
         def then(result: CommandResult) -> None:

@@ -23,3 +23,4 @@ class SiteSettings:
     lease_margin_s: float = 0.25
     tick_s: float = 0.05  # the longest a shard waits for work before running its clocks
     reconcile_s: float = 0.1
+    site_balance_s: float = 0.5  # how often waiting contacts are reconsidered for another site

@@ -80,12 +80,12 @@ class RuntimeConfig(ConfigModel):
     """How fast sites notice each other's death, and how sure they must be."""
 
     lease_ttl_s: int = Field(
-        2, ge=1, le=30,
+        1, ge=1, le=30,
         description="TTL of each site's etcd session lease (whole seconds, etcd's unit). A dead site is "
         "noticed about one TTL after its last keepalive (plus an etcd election when its member led).",
     )
     lease_margin_s: float = Field(
-        0.5, gt=0, lt=5,
+        0.25, gt=0, lt=5,
         description="A site fences itself this long before its lease could expire without a proof of life.",
     )
     etcd_heartbeat_ms: int = Field(50, ge=10, le=1000, description="etcd `--heartbeat-interval`.")

@@ -1,0 +1,30 @@
+"""Cluster files for tests: the shipped examples with their own name, ports, run and temp dirs, so
+a test cluster never collides with a running demo (or another test)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_cluster_file(tmp_path: Path, source: str = "cluster/three-sites.yaml", *, port_base: int = 26000,
+                      runtime: dict[str, Any] | None = None) -> Path:
+    """Write a copy of ``source`` with sites on ``port_base``, ``+1000``, ... (below Linux's ephemeral
+    range) and Ray temp dirs of its own; returns its path."""
+    raw = yaml.safe_load((ROOT / source).read_text())
+    tag = uuid.uuid4().hex[:6]
+    raw["name"] = f"t{tag}"
+    for i, site in enumerate(raw["sites"]):
+        site["port_base"] = port_base + 1000 * i
+        site.pop("ports", None)
+        site["ray_temp_dir"] = f"/tmp/vcc-t/{tag}/{site['id']}"
+    if runtime:
+        raw["runtime"] = {**raw.get("runtime", {}), **runtime}
+    path = tmp_path / f"{raw['name']}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
