@@ -108,3 +108,22 @@ def test_overflow_does_not_touch_contacts_that_left() -> None:
     r.abandon("c1", 5.0)
     assert not r.tick(100.0)
     r.check()
+
+
+def test_a_requeued_contact_overflows_on_its_first_entry_time() -> None:
+    r = make_router(
+        [
+            queue("sales", skills={"s": 1}, max_wait_s=30.0, overflow_queue="support"),
+            queue("support", skills={"x": 1}),
+        ],
+        [agent("a1", skills={"s": 1}), agent("b1", skills={"x": 1})],
+        offer_timeout_s=None,
+    )
+    r.login("a1", 0.0, ready=True)
+    r.arrive(contact("c1", "sales"), 5.0)  # offered to a1
+    r.not_ready("a1", 6.0, "break")
+    r.reject("c1", 20.0)  # back in sales, no one free there
+    r.login("b1", 21.0, ready=True)
+    assert not r.tick(34.9)
+    assert offers(r.tick(35.0)) == {"c1": "b1"}, "30 s after it entered sales, not after the reject"
+    r.check()

@@ -14,6 +14,7 @@ level and appended, at the current time, to the levels they now belong in.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from heapq import heappush
 from typing import Any
@@ -75,7 +76,8 @@ class Dispatcher:
         self.decisions = 0
         self._pre: dict[str, Contact] = {}  # arrived or in the IVR
         self._callbacks: dict[str, Contact] = {}
-        self._offer_timers: list[tuple[float, int, Contact]] = []
+        # Offer deadlines are now + a constant, so they come in order: a deque, not a heap.
+        self._offer_timers: deque[tuple[float, int, Contact]] = deque()
         self._wrap_timers: list[tuple[float, int, Agent, str, tuple[Any, float]]] = []
         self._overflow_timers: list[tuple[float, int, Entry, QueueRuntime]] = []
         self._ripe_queues: list[QueueRuntime] = []
@@ -139,7 +141,8 @@ class Dispatcher:
         if agent is None:
             entry = q.push(c, now)
             if q.max_wait_s is not None and q.overflow_queue is not None:
-                heappush(self._overflow_timers, (now + q.max_wait_s, c._order, entry, q))
+                due = (c.queue_entered_at or now) + q.max_wait_s
+                heappush(self._overflow_timers, (due, c._order, entry, q))
             return
         self._offer(c, agent, now)
         self._reindex(agent)
@@ -156,27 +159,29 @@ class Dispatcher:
             if targeted and self._serve_targeted(agent, targeted, now):
                 continue
             best: Entry | None = None
-            best_key: tuple[float, float, int] | None = None
+            best_eff = 0.0
             best_q: QueueRuntime | None = None
-            free: dict[str, bool] = {}
+            free: dict[str, bool] | None = None
             for q in serves:
                 if not q.waiting:
                     continue
+                if free is None:
+                    free = {}
                 ch = q.channel_key
                 ok = free.get(ch)
                 if ok is None:
                     ok = free[ch] = agent.free(ch)
                 if not ok:
                     continue
-                if dedicated or not q.track_ripe or q.dedicated_logged_in == 0:
-                    entry = q.head(q.heap, agent)
-                else:
-                    entry = q.head(q.ripe, agent)
-                if entry is None:
-                    continue
-                key = (entry[0] - q.aging_per_s * now, entry[1], entry[2])
-                if best_key is None or key < best_key:
-                    best, best_key, best_q = entry, key, q
+                heap = q.heap if dedicated or not q.track_ripe or q.dedicated_logged_in == 0 else q.ripe
+                entry = heap[0] if heap else None  # fast path: a live head without extra skills
+                if entry is None or entry[3]._entry is not entry or entry[3].skills:
+                    entry = q.head(heap, agent)
+                    if entry is None:
+                        continue
+                eff = entry[0] - q.aging_per_s * now  # minus the effective priority now
+                if best is None or eff < best_eff or (eff == best_eff and (entry[1], entry[2]) < (best[1], best[2])):
+                    best, best_eff, best_q = entry, eff, q
             if best is None or best_q is None:
                 break
             c = best[3]
@@ -200,7 +205,7 @@ class Dispatcher:
             self._seq += 1
             tok = (now + self.offer_timeout_s, self._seq, c)
             c._offer = tok
-            heappush(self._offer_timers, tok)
+            self._offer_timers.append(tok)
 
     def _reindex(self, agent: Agent) -> None:
         """Put the agent in exactly the free-agent levels it belongs in now (at their back): a new

@@ -435,7 +435,7 @@ class Router(Dispatcher):
         self._out = []
         timers = self._offer_timers
         while timers and timers[0][0] <= now:
-            tok = heappop(timers)
+            tok = timers.popleft()
             c = tok[2]
             if c._offer is tok and c.state is OFFERED and c.agent_id is not None:
                 agent = self.agents[c.agent_id]

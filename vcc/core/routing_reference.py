@@ -58,7 +58,8 @@ class ReferenceRouter(Router):
 
         entry = q.push(c, now)
         if q.max_wait_s is not None and q.overflow_queue is not None:
-            heappush(self._overflow_timers, (now + q.max_wait_s, c._order, entry, q))
+            due = (c.queue_entered_at or now) + q.max_wait_s
+            heappush(self._overflow_timers, (due, c._order, entry, q))
 
     def _serve(self, agent: Agent, now: float) -> None:
         while agent.available:
