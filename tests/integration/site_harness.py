@@ -4,7 +4,6 @@ servers on a free loopback port. Tests drive it through the public API only (vcc
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,10 +17,10 @@ from vcc.actors.media_gateway import MediaGateway
 from vcc.actors.ports import LocalPort
 from vcc.actors.settings import SiteSettings
 from vcc.actors.shard import AcdShard
-from vcc.config import compile_center, load_config
-from vcc.config.credentials import verify_password
+from vcc.config import compile_center, load_config, site_view
 from vcc.coord.etcd_server import free_ports
 from vcc.intersite.server import Peers, serve
+from vcc.runtime.launcher import apply_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +29,8 @@ class InProcessSite:
     def __init__(self, config_path: Path, site: str, cluster: str, etcd: tuple[str, int], run_dir: Path,
                  *, shards: int = 1, peers: dict[str, str] | None = None, grpc_port: int | None = None,
                  clock: Callable[[], float] | None = None) -> None:
+        self.config_path = config_path
+        self.etcd = etcd
         self.config = load_config(config_path)
         self.center = compile_center(self.config)
         self.grpc_port = grpc_port or free_ports(1)[0]
@@ -42,22 +43,15 @@ class InProcessSite:
         )  # fmt: skip
         self.sink = EventSink(site, str(run_dir / "events"))
         self.shard_objects = [AcdShard(site, i, shards, self.center) for i in range(shards)]
-        hashes = {a.id: a.password_hash for a in self.config.agents}
-        cache: set[bytes] = set()
-
-        def check(agent_id: str, password: str) -> bool:
-            key = hashlib.sha256(f"{agent_id}\0{password}".encode()).digest()
-            if key not in cache and agent_id in hashes and verify_password(password, hashes[agent_id]):
-                cache.add(key)
-            return key in cache
-
+        _, check = site_view(config_path.read_text(), str(config_path))
         self.peers = Peers(site, {k: v for k, v in (peers or {}).items() if k != site})
         self.controller = SiteController(
             self.settings, self.center,
             [LocalPort(f"{site}/shard/{i}", obj) for i, obj in enumerate(self.shard_objects)],
             [LocalPort(f"{site}/ivr/0", IvrWorker(site, 0, self.center))],
             [LocalPort(f"{site}/gateway/0", MediaGateway(site, 0))],
-            LocalPort(f"{site}/events/0", self.sink), verify_password=check, peer_offer=self.peers.offer,
+            LocalPort(f"{site}/events/0", self.sink), verify_password=check, compile_config=site_view,
+            peer_offer=self.peers.offer,
             clock=clock or self.weekday_noon_clock(),
         )  # fmt: skip
         self.server: Any = None
@@ -73,6 +67,9 @@ class InProcessSite:
         return lambda: time.time() + offset
 
     async def start(self) -> InProcessSite:
+        # as `vcc up` does: the file the site starts from is the cluster's first config version
+        version = await apply_config(self.settings.cluster, self.config_path.read_text(), [self.etcd])
+        self.controller.config_version = version
         await self.controller.start()
         self.server, _ = await serve(self.controller, "127.0.0.1", self.grpc_port)
         return self

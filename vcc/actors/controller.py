@@ -28,6 +28,7 @@ from vcc.actors.records import Command, CommandResult, ContactRecord, ShardOutpu
 from vcc.actors.settings import SiteSettings
 from vcc.actors.shard import shard_of
 from vcc.coord.client import EtcdClient
+from vcc.coord.config_store import ConfigStore
 from vcc.coord.election import Elections, SiteEvent, watch_sessions
 from vcc.coord.fencing import LeaseTiming
 from vcc.coord.keys import CoordKeys
@@ -107,6 +108,7 @@ class SiteController:
         sink: ActorPort,
         *,
         verify_password: Callable[[str, str], bool],
+        compile_config: Callable[[str], tuple[CenterSpec, Callable[[str, str], bool]]] | None = None,
         peer_offer: Callable[[str, list[ContactRecord]], Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -118,6 +120,8 @@ class SiteController:
         self.gateways = gateways
         self.sink = sink
         self.verify_password = verify_password
+        self.compile_config = compile_config  # YAML text -> (center, password check); None: no live reload
+        self.config_version = settings.config_version
         self.peer_offer = peer_offer  # async (site, records) -> list[Submitted]; set by the gRPC edge
         self.clock = clock
         self.keys = CoordKeys(settings.cluster)
@@ -128,6 +132,7 @@ class SiteController:
         self.ownership = AgentOwnership(self.etcd, self.keys)
         self.elections = Elections(self.etcd, self.keys)
         self.store = ContactStore(self.etcd, self.keys)
+        self.config_store = ConfigStore(self.etcd, self.keys)
         self.load_board = LoadBoard(self.etcd, self.keys)
         self.load_cache = LoadCache(self.etcd, self.keys)
         self.publisher = LoadPublisher(self.load_board, self.session, self.measure_load, interval_s=0.4)
@@ -173,6 +178,7 @@ class SiteController:
         self._spawn(self._event_loop())
         self._spawn(self._reconcile_loop())
         self._spawn(self._watch_sites())
+        self._spawn(self._watch_config())
         self.emit_site_event("site_up", {"lease_id": self.session.last_token.lease_id
                                          if self.session.last_token else 0})
 
@@ -576,6 +582,11 @@ class SiteController:
                 break
             except Exception:
                 continue
+        await self._rebuild_shard(i)
+        self.emit_site_event("shard_restored", {"shard": i})
+
+    async def _rebuild_shard(self, i: int) -> None:
+        port = self.shards[i]
         logins = [(a.agent_id, a.state, a.reason_code or "") for a in self.agents.values() if a.shard == i]
         contacts = []
         for cid, placed in self.contacts.items():
@@ -587,7 +598,9 @@ class SiteController:
         out = await port.call("restore", logins, contacts, self.clock())
         self._shard_healthy[i] = True
         self._absorb(i, out)
-        self.emit_site_event("shard_restored", {"shard": i, "agents": len(logins), "contacts": len(contacts)})
+        lost = [r for r in out.results if not r.ok and r.record is None]
+        if lost:
+            log.warning("shard %d rebuild: %d commands failed: %s", i, len(lost), lost[0].error)
 
     def _absorb(self, shard: int, out: ShardOutput) -> None:
         for result in out.results:
@@ -875,6 +888,57 @@ class SiteController:
             queues[queue_id] = QueueLoad(waiting, ewt, free, staffed)
         return SiteLoad(self.site, now, self.fenced, queues)
 
+    # ================================================================== configuration
+
+    async def _watch_config(self) -> None:
+        if self.compile_config is None:
+            return
+        while True:
+            try:
+                async for version in self.config_store.watch(after=self.config_version):
+                    await self.reconfigure(version.version, version.yaml_text)
+            except CoordError as e:
+                log.warning("config watch broke (%s); re-watching", e)
+                await asyncio.sleep(0.5)
+
+    async def reconfigure(self, version: int, yaml_text: str) -> None:
+        """Run on a new config version without a restart: flows, queues, agents, entry points.
+        Shards get a router for the new center and are rebuilt from the directory; agents that are
+        gone from the config are logged out; a contact whose queue is gone fails with a reason."""
+        assert self.compile_config is not None
+        if version <= self.config_version:
+            return
+        try:
+            center, check = self.compile_config(yaml_text)
+        except Exception as e:  # validated by `vcc config apply`; a bad version must not stop the site
+            log.error("config version %d cannot be used here: %s", version, e)
+            self.emit_site_event("config_rejected", {"version": version, "error": str(e)[:500]})
+            return
+        self.center, self.verify_password = center, check
+        for agent_id in [a for a in self.agents if a not in center.agents]:
+            agent = self.agents[agent_id]
+            agent.stream.push(agent_id, "state", {"state": "logged_out", "reason_code": "removed_from_config"})
+            await self._forget_agent(agent_id)
+        now = self.clock()
+        for placed in list(self.contacts.values()):
+            rec = placed.record
+            if rec.queue is not None and rec.queue not in center.queues and placed.state not in TERMINAL:
+                event = {
+                    "kind": "contact", "ts": now, "contact_id": rec.id, "tenant": rec.tenant,
+                    "channel": rec.channel.value, "state": ContactState.FAILED.value, "prev_state": placed.state,
+                    "queue": rec.queue, "agent_id": placed.agent_id, "reason": "queue_removed_by_config",
+                    "data": {"config_version": version}, "schema_version": SCHEMA_VERSION,
+                }  # fmt: skip
+                if self._observe(placed.shard or 0, event):
+                    self._events.append(event)
+        for worker in self.ivr_workers:
+            await worker.call("reconfigure", center)
+        for i, shard in enumerate(self.shards):
+            await shard.call("reconfigure", center)
+            await self._rebuild_shard(i)
+        self.config_version = version
+        self.emit_site_event("config_applied", {"version": version})
+
     # ================================================================== fencing and failover
 
     async def _on_fenced(self, reason: str) -> None:
@@ -967,7 +1031,7 @@ class SiteController:
         token = self.session.last_token
         return {
             "site": self.site, "fenced": self.fenced, "lease_id": token.lease_id if token else 0,
-            "lease_ttl_s": self.settings.lease_ttl_s, "config_version": self.settings.config_version,
+            "lease_ttl_s": self.settings.lease_ttl_s, "config_version": self.config_version,
             "actors": actors, "load": self.measure_load(), "adopted_sites": list(self.adopted_sites),
             "agents_logged_in": len(self.agents), "contacts_in_progress": len(self.contacts),
             "errors": self.errors, "last_seq": self.last_seq,

@@ -10,7 +10,6 @@ CPU slot (``num_cpus=0``: a site's actors share the machine's cores; Ray must no
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from typing import Any
 
@@ -23,8 +22,7 @@ from vcc.actors.media_gateway import MediaGateway
 from vcc.actors.ports import RayPort
 from vcc.actors.settings import SiteSettings
 from vcc.actors.shard import AcdShard
-from vcc.config import compile_center, load_config_text
-from vcc.config.credentials import verify_password
+from vcc.config import compile_center, load_config_text, site_view
 
 NAMESPACE = "vcc"
 COMMON: dict[str, Any] = {"lifetime": "detached", "max_restarts": -1, "num_cpus": 0}
@@ -59,20 +57,7 @@ class ControllerActor:
             if self.controller is not None:
                 return {"site": self.settings.site, "started": False}
             s = self.settings
-            config = load_config_text(self.config_yaml, f"config v{s.config_version}")
-            center = compile_center(config)
-            hashes = {a.id: a.password_hash for a in config.agents}
-            verified: set[tuple[str, bytes]] = set()
-
-            def check(agent_id: str, password: str) -> bool:
-                key = (agent_id, hashlib.sha256(password.encode()).digest())
-                if key in verified:
-                    return True
-                stored = hashes.get(agent_id)
-                ok = stored is not None and verify_password(password, stored)
-                if ok:
-                    verified.add(key)
-                return ok
+            center, check = site_view(self.config_yaml, f"config v{s.config_version}")
 
             def port(kind: str, i: int = 0) -> RayPort:
                 name = actor_name(s.site, kind, i)
@@ -82,7 +67,7 @@ class ControllerActor:
             controller = SiteController(
                 s, center, [port("shard", i) for i in range(s.shards)],
                 [port("ivr", i) for i in range(s.ivr_workers)], [port("gateway", i) for i in range(s.gateways)],
-                port("events"), verify_password=check, peer_offer=peers.offer,
+                port("events"), verify_password=check, compile_config=site_view, peer_offer=peers.offer,
             )  # fmt: skip
             await controller.start()
             self.server, _ = await serve(controller, s.grpc_host, s.grpc_port)

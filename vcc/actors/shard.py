@@ -42,6 +42,13 @@ class AcdShard:
         self._result_record: ContactRecord | None = None
         self._result_records: list[ContactRecord] = []
 
+    def reconfigure(self, center: CenterSpec, **router_options: Any) -> None:
+        """A new config version: an empty router for the new center; the controller then rebuilds
+        this shard's agents and contacts from its directory (``restore``)."""
+        agents = {a: p for a, p in center.agents.items() if shard_of(a, self.shards) == self.index}
+        self.router = Router(tenants=center.tenants.values(), queues=center.queues.values(),
+                             agents=agents.values(), **router_options)
+
     def health(self) -> dict[str, Any]:
         return {"index": self.index, "agents": len(self.router.agents), "contacts": len(self.router.contacts),
                 "steps": self.steps}

@@ -66,3 +66,42 @@ def hash_password_command(
         typer.echo("error: empty password", err=True)
         raise typer.Exit(2)
     typer.echo(hash_password(password, iterations=iterations))
+
+
+@app.command()
+def apply(
+    file: Path = FILE_ARGUMENT,
+    wait_s: float = typer.Option(10.0, "--wait", min=0, help="Seconds to wait for every site to take it."),
+) -> None:
+    """Validate a cluster file and make it the running cluster's next config version; sites take it
+    without a restart. A file with problems is refused with one line per problem (exit 2) and
+    nothing changes."""
+    import asyncio
+    import time
+
+    import grpc
+
+    from vcc.proto.v1 import site_pb2 as pb
+    from vcc.proto.v1 import site_pb2_grpc as pb_grpc
+    from vcc.runtime.launcher import apply_config
+
+    config = load_config(file)
+    compile_center(config)
+    endpoints = [(s.host, s.resolved_ports()["etcd_client"]) for s in config.sites]
+    version = asyncio.run(apply_config(config.name, file.read_text(), endpoints))
+    typer.echo(f"{file}: applied as config version {version}")
+    deadline = time.monotonic() + wait_s
+    pending = {s.id: s.grpc_address for s in config.sites}
+    while pending and time.monotonic() < deadline:
+        for site, address in list(pending.items()):
+            try:
+                with grpc.insecure_channel(address) as channel:
+                    st = pb_grpc.SiteApiStub(channel).GetStatus(pb.StatusRequest(), timeout=1.0)
+                if st.config_version >= version:
+                    typer.echo(f"  site {site}: running version {st.config_version}")
+                    del pending[site]
+            except grpc.RpcError:
+                pass
+        time.sleep(0.2)
+    for site in pending:
+        typer.echo(f"  site {site}: not on version {version} yet (down, or still reloading)")

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 ALGORITHM = "pbkdf2_sha256"
@@ -93,3 +94,21 @@ def verify_password(password: str, stored: str) -> bool:
 def looks_like_plain_text(value: str) -> bool:
     """A guess used for error messages: a value that is clearly not any kind of hash."""
     return "$" not in value and len(value) < 40
+
+
+def password_checker(hashes: dict[str, str]) -> Callable[[str, str], bool]:
+    """``check(agent_id, password)`` against the agents' stored hashes. A verified pair is
+    remembered (as a digest) so an agent's next login does not pay the PBKDF2 cost again."""
+    verified: set[bytes] = set()
+
+    def check(agent_id: str, password: str) -> bool:
+        key = hashlib.sha256(f"{agent_id}\0{password}".encode()).digest()
+        if key in verified:
+            return True
+        stored = hashes.get(agent_id)
+        if stored is not None and verify_password(password, stored):
+            verified.add(key)
+            return True
+        return False
+
+    return check

@@ -5,6 +5,10 @@ temp dir from the config, token auth on), then the site's detached actors, creat
 driver process per site (a process can join one Ray cluster only). Everything vcc starts is recorded
 by PID in ``<run dir>/state.json``; ``vcc down`` stops exactly that, Ray heads first (so no site
 writes to etcd while it stops), then the etcd members.
+
+A site's processes (etcd member, ``ray start``, deploy driver) can run under a command prefix, such as
+``ip netns exec NS`` from :mod:`vcc.lab.netns`, so the site lives in a network namespace and listens
+on that namespace's address (the site's ``host`` in the cluster file).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class SiteRecord:
     ray: str
     etcd_pid: int = 0
     ray_pid: int = 0
+    exec_prefix: list[str] = field(default_factory=list)  # what the site's processes run under
 
 
 @dataclass
@@ -85,9 +90,10 @@ def etcd_spec(site: SiteConfig, run_dir: Path) -> EtcdMemberSpec:
                           run_dir / "etcd" / site.id)
 
 
-def ray_spec(site: SiteConfig, run_dir: Path) -> RayHeadSpec:
+def ray_spec(site: SiteConfig, run_dir: Path, exec_prefix: list[str] | None = None) -> RayHeadSpec:
     return RayHeadSpec(site.id, site.resolved_ports()["ray.gcs_port"], tuple(site.ray_start_args()),
-                       run_dir / "ray-token", num_cpus=site.ray_num_cpus, host=site.host)
+                       run_dir / "ray-token", num_cpus=site.ray_num_cpus, host=site.host,
+                       exec_prefix=tuple(exec_prefix or ()))
 
 
 def site_settings(config: ClusterConfig, site: SiteConfig, run_dir: Path, version: int) -> SiteSettings:
@@ -108,8 +114,11 @@ def etcd_tuning(config: ClusterConfig) -> EtcdTuning:
 
 
 def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[str] | None = None,
-       log: Any = print) -> RunState:
-    """Start every site (or only ``sites``, rejoining a running cluster) and return once serving."""
+       log: Any = print, exec_prefix: dict[str, list[str]] | None = None) -> RunState:
+    """Start every site (or only ``sites``, rejoining a running cluster) and return once serving.
+
+    ``exec_prefix[site]`` prefixes that site's etcd member, ``ray start`` and deploy driver (e.g.
+    ``["ip", "netns", "exec", NS]``); a site restarted without one runs under its recorded prefix."""
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     state = RunState.load(run_dir) or RunState(config.name, str(config_path), str(run_dir))
     wanted = [s for s in config.sites if sites is None or s.id in sites]
@@ -121,24 +130,26 @@ def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[s
         log("every site is already running")
         return state
     t0 = time.monotonic()
+    prefix = {s.id: list((exec_prefix or {}).get(s.id) or _recorded_prefix(state, s.id)) for s in config.sites}
 
     # 1. etcd: one member per site; a member with a data dir rejoins the cluster from it.
     all_specs = [etcd_spec(s, run_dir) for s in config.sites]
-    etcd_todo = [etcd_spec(s, run_dir) for s in todo
-                 if not (state.sites.get(s.id) and procs.alive(state.sites[s.id].etcd_pid))]
+    etcd_todo = [s for s in todo if not (state.sites.get(s.id) and procs.alive(state.sites[s.id].etcd_pid))]
     members: dict[str, EtcdMemberProcess] = {}
     if etcd_todo:
-        started = launch_members(etcd_todo, all_specs, cluster_token=f"vcc-{config.name}",
-                                 tuning=etcd_tuning(config), log_dir=run_dir / "logs")
+        started = launch_members([etcd_spec(s, run_dir) for s in etcd_todo], all_specs,
+                                 cluster_token=f"vcc-{config.name}", tuning=etcd_tuning(config),
+                                 log_dir=run_dir / "logs", exec_prefixes=[prefix[s.id] for s in etcd_todo])
         members = {m.spec.name: m for m in started}
     log(f"etcd members up ({time.monotonic() - t0:.1f} s)")
 
     # 2. Ray heads, in parallel.
     heads: dict[str, int] = {}
     for s in todo:
-        heads[s.id] = start_head(ray_spec(s, run_dir), run_dir / "logs" / f"ray-{s.id}.log", ray_bin())
+        heads[s.id] = start_head(ray_spec(s, run_dir, prefix[s.id]), run_dir / "logs" / f"ray-{s.id}.log",
+                                 ray_bin())
     for s in todo:
-        wait_head(ray_spec(s, run_dir), heads[s.id], run_dir / "logs" / f"ray-{s.id}.log")
+        wait_head(ray_spec(s, run_dir, prefix[s.id]), heads[s.id], run_dir / "logs" / f"ray-{s.id}.log")
     log(f"Ray heads up ({time.monotonic() - t0:.1f} s)")
 
     for s in todo:
@@ -147,6 +158,7 @@ def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[s
         state.sites[s.id] = SiteRecord(
             s.id, s.grpc_address, s.http_url, s.etcd_client_url, s.ray_address,
             etcd_pid=member.pid if member else (prev.etcd_pid if prev else 0), ray_pid=heads[s.id],
+            exec_prefix=prefix[s.id],
         )  # fmt: skip
     state.save()
 
@@ -163,7 +175,9 @@ def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[s
         settings_path = Path(settings.run_dir) / "settings.json"
         settings_path.write_text(json.dumps(asdict(settings)))
         (settings_path.with_name("ray.json")).write_text(json.dumps({"address": s.ray_address}))
-        cmd = [sys.executable, "-m", "vcc.runtime.deploy", str(settings_path), str(config_path.resolve())]
+        # in the site's namespace, if any: the driver joins the Ray cluster at the site's address
+        cmd = [*prefix[s.id], sys.executable, "-m", "vcc.runtime.deploy", str(settings_path),
+               str(config_path.resolve())]
         env = ray_env(run_dir / "ray-token")
         drivers.append((s, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
     for s, proc in drivers:
@@ -203,6 +217,11 @@ def wait_serving(address: str, timeout_s: float) -> None:
             time.sleep(0.1)
 
 
+def _recorded_prefix(state: RunState, site: str) -> list[str]:
+    rec = state.sites.get(site)
+    return rec.exec_prefix if rec else []
+
+
 def _site_running(record: SiteRecord | None) -> bool:
     return record is not None and procs.alive(record.ray_pid) and procs.alive(record.etcd_pid)
 
@@ -238,3 +257,16 @@ def kill_site(run_dir: Path, site: str) -> None:
     rec.ray_pid = rec.etcd_pid = 0
     state.save()
 
+
+
+async def apply_config(cluster: str, text: str, endpoints: list[tuple[str, int]]) -> int:
+    """Store a validated config text as the next version, through the first etcd member that
+    answers; every site's controller picks it up from its watch. Returns the version."""
+    errors = []
+    for host, port in endpoints:
+        try:
+            async with EtcdClient(host, port, timeout_s=2.0) as client:
+                return await ConfigStore(client, CoordKeys(cluster)).apply(text)
+        except VccError as e:
+            errors.append(f"{host}:{port}: {e}")
+    raise LaunchError("no etcd member answered: " + "; ".join(errors))
