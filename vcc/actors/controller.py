@@ -17,6 +17,7 @@ import contextlib
 import heapq
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -172,6 +173,7 @@ class SiteController:
         await self.load_cache.start(wait_synced_s=5.0)
         self.publisher.start()
         self.started_at = self.clock()
+        await self._recover_own_contacts()
         for i in range(len(self.shards)):
             self._spawn(self._shard_loop(i))
         self._spawn(self._ivr_loop())
@@ -181,6 +183,55 @@ class SiteController:
         self._spawn(self._watch_config())
         self.emit_site_event("site_up", {"lease_id": self.session.last_token.lease_id
                                          if self.session.last_token else 0})
+
+    async def _recover_own_contacts(self) -> None:
+        """A controller (re)starting takes back the durable contacts etcd says this site owns: after
+        a controller crash they are still in etcd but no longer in its directory. The shards are
+        reset first so nothing is held twice."""
+        stored = [s.contact for s in await self.store.list_by_owner(self.site, include_terminal=True)]
+        await self._repair_log([c for c in stored if c.terminal])
+        owned = [c for c in stored if not c.terminal]
+        if not owned:
+            return
+        for shard in self.shards:
+            await shard.call("reconfigure", self.center)
+        now = self.clock()
+        for contact in owned:
+            rec = ContactRecord(
+                contact.contact_id, contact.tenant, contact.channel, contact.ts, data=dict(contact.data),
+                priority=contact.priority, queue=contact.queue or self._first_queue_of(contact.tenant, contact.channel),
+                enqueued_at=contact.ts, origin_site=self.site,
+            )  # fmt: skip
+            if rec.queue is not None and rec.queue in self.center.queues:
+                self._attach(rec, now, reason="controller_restarted")
+        self.emit_site_event("recovered", {"contacts": len(owned)})
+
+    async def _repair_log(self, ended: list[DurableContact]) -> None:
+        """An end is recorded in etcd before it is logged (so it is never logged twice); a crash in
+        between leaves it unlogged. A starting controller logs each such end once."""
+        if not ended:
+            return
+        logged: set[str] = set()
+        seq = 1
+        while True:
+            batch = await self.sink.call("read", seq, 10_000)
+            for e in batch:
+                if e.get("kind") == "contact" and e.get("state") in TERMINAL:
+                    logged.add(e["contact_id"])
+            if len(batch) < 10_000:
+                break
+            seq = batch[-1]["seq"] + 1
+        now = self.clock()
+        for c in ended:
+            if c.contact_id in logged:
+                continue
+            self._events.append({
+                "kind": "contact", "ts": now, "contact_id": c.contact_id, "tenant": c.tenant,
+                "channel": c.channel.value, "state": c.state.value, "prev_state": None, "queue": c.queue,
+                "agent_id": None, "reason": "recovered_after_crash", "data": {}, "schema_version": SCHEMA_VERSION,
+                "site": self.site,
+            })  # fmt: skip
+        self._events_wake.set()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -1019,7 +1070,8 @@ class SiteController:
     # ================================================================== status
 
     async def status(self) -> dict[str, Any]:
-        actors = []
+        actors = [{"name": f"{self.site}/controller/0", "kind": "site_controller", "healthy": True,
+                   "detail": {"pid": os.getpid(), "errors": self.errors, "fenced": self.fenced}}]
         for kind, ports in (("acd_shard", self.shards), ("ivr_worker", self.ivr_workers),
                             ("media_gateway", self.gateways), ("event_sink", [self.sink])):
             for port in ports:

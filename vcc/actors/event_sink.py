@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ class EventSink:
         self.log = EventLog(Path(directory))
 
     def health(self) -> dict[str, Any]:
-        return {"last_seq": self.log.last_seq, "directory": str(self.log.directory)}
+        return {"last_seq": self.log.last_seq, "directory": str(self.log.directory), "pid": os.getpid()}
 
     def append(self, events: list[dict[str, Any]]) -> int:
         for e in events:

@@ -8,6 +8,7 @@ set and the choices made (the agent's screen pop), a callback to book, or a hang
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ class IvrWorker:
         self.handled = 0
 
     def health(self) -> dict[str, Any]:
-        return {"index": self.index, "handled": self.handled}
+        return {"index": self.index, "handled": self.handled, "pid": os.getpid()}
 
     def reconfigure(self, center: CenterSpec) -> None:
         self.center = center

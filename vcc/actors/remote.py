@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import ray
@@ -49,6 +50,9 @@ class ControllerActor:
         self.controller: SiteController | None = None
         self.server: Any = None
         self._lock = asyncio.Lock()
+        context = ray.get_runtime_context()
+        if context.was_current_actor_reconstructed:  # Ray restarted us after a crash: start again
+            context.current_actor.start.remote()
 
     async def start(self) -> dict[str, Any]:
         from vcc.intersite.server import Peers, serve
@@ -76,7 +80,8 @@ class ControllerActor:
 
     async def health(self) -> dict[str, Any]:
         c = self.controller
-        return {"started": c is not None, "fenced": c.fenced if c else None, "errors": c.errors if c else 0}
+        return {"started": c is not None, "fenced": c.fenced if c else None, "errors": c.errors if c else 0,
+                "pid": os.getpid()}
 
     async def stop(self) -> None:
         if self.server is not None:

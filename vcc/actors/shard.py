@@ -12,6 +12,7 @@ holds for that shard (``AcdShard.restore``).
 
 from __future__ import annotations
 
+import os
 import zlib
 from typing import Any
 
@@ -51,7 +52,7 @@ class AcdShard:
 
     def health(self) -> dict[str, Any]:
         return {"index": self.index, "agents": len(self.router.agents), "contacts": len(self.router.contacts),
-                "steps": self.steps}
+                "steps": self.steps, "pid": os.getpid()}
 
     def step(self, commands: list[tuple[int, Command]], now: float, want_load: bool = False) -> ShardOutput:
         """Apply ``commands`` (each with the caller's token), run the clocks, return what happened.
@@ -90,13 +91,18 @@ class AcdShard:
         already in the event log): agents logged in, connected contacts back with their agents, the
         rest back in line at their original place. Then agents who were available go ready, and
         what the router decides from there is new and reported."""
-        rebuild: list[tuple[int, Command]] = []
-        for agent_id, _state, reason in logins:
-            rebuild.append((0, ("login", agent_id, False)))
-            rebuild.append((0, ("not_ready", agent_id, reason or "restored")))
+        # Connected contacts go back to their agents first (an agent takes them only while ready,
+        # and with nothing waiting yet no other offer can happen); then everyone goes not ready and
+        # the waiting contacts come back in line.
+        rebuild: list[tuple[int, Command]] = [(0, ("login", agent_id, True)) for agent_id, _, _ in logins]
+        waiting: list[tuple[int, Command]] = []
         for _cid, contact_state, holder, rec in contacts:
-            connected = contact_state in ("connected", "wrap_up") and holder is not None
-            rebuild.append((0, ("attach", rec, "shard_restored", holder if connected else None)))
+            if contact_state in ("connected", "wrap_up") and holder is not None:
+                rebuild.append((0, ("attach", rec, "shard_restored", holder)))
+            else:
+                waiting.append((0, ("attach", rec, "shard_restored", None)))
+        rebuild += [(0, ("not_ready", agent_id, reason or "restored")) for agent_id, _, reason in logins]
+        rebuild += waiting
         silent = self.step(rebuild, now)
         available = ("ready", "reserved", "busy")
         out = self.step([(0, ("ready", a)) for a, state, _ in logins if state in available], now, want_load=True)

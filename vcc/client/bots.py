@@ -131,10 +131,20 @@ class BotAgentPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _retrying(self, agent_id: str, **kind: Any) -> pb.CommandResult:
+        """A command whose error says to retry (the site was rebuilding) is sent again, as a person
+        at a desktop would click again."""
+        for _ in range(20):
+            result = await self.command(agent_id, **kind)
+            if result.ok or "retry" not in result.error:
+                return result
+            await asyncio.sleep(0.5)
+        return result
+
     async def _handle(self, agent_id: str, offer: pb.Offer) -> None:
         if self.answer_delay_s:
             await asyncio.sleep(self.answer_delay_s)
-        result = await self.command(agent_id, accept=pb.Accept(contact_id=offer.contact_id))
+        result = await self._retrying(agent_id, accept=pb.Accept(contact_id=offer.contact_id))
         if not result.ok:
             self.stats.errors[f"accept: {result.error[:60]}"] += 1
             return
@@ -144,7 +154,7 @@ class BotAgentPool:
         s.max_in_hand[agent_id] = max(s.max_in_hand[agent_id], s.in_hand[agent_id])
         await asyncio.sleep(self.handle_s(CHANNEL_NAMES.get(offer.channel, "voice")))
         s.in_hand[agent_id] -= 1
-        done = await self.command(agent_id, complete=pb.Complete(
+        done = await self._retrying(agent_id, complete=pb.Complete(
             contact_id=offer.contact_id, disposition="resolved", skip_wrap_up=self.wrap_up_s <= 0))
         if not done.ok:
             self.stats.errors[f"complete: {done.error[:60]}"] += 1

@@ -31,8 +31,9 @@ def attach(
     if contact.state is not ContactState.ARRIVED:
         raise InvalidTransition(f"contact {contact.id}", contact.state.value, "attached")
     router.queue(queue_id)
-    if agent_id is not None:
-        router.agent(agent_id)
+    if agent_id is not None and not router.agent(agent_id).can_take(contact.channel):
+        # checked before anything changes: a failed attach leaves the router as it was
+        raise InvalidTransition(f"agent {agent_id}", router.agents[agent_id].state.value, "takes contact back")
     enqueued_at = contact.enqueued_at
     contact.enqueued_at = None
     router._seq += 1

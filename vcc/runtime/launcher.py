@@ -132,62 +132,72 @@ def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[s
     t0 = time.monotonic()
     prefix = {s.id: list((exec_prefix or {}).get(s.id) or _recorded_prefix(state, s.id)) for s in config.sites}
 
-    # 1. etcd: one member per site; a member with a data dir rejoins the cluster from it.
-    all_specs = [etcd_spec(s, run_dir) for s in config.sites]
-    etcd_todo = [s for s in todo if not (state.sites.get(s.id) and procs.alive(state.sites[s.id].etcd_pid))]
     members: dict[str, EtcdMemberProcess] = {}
-    if etcd_todo:
-        started = launch_members([etcd_spec(s, run_dir) for s in etcd_todo], all_specs,
-                                 cluster_token=f"vcc-{config.name}", tuning=etcd_tuning(config),
-                                 log_dir=run_dir / "logs", exec_prefixes=[prefix[s.id] for s in etcd_todo])
-        members = {m.spec.name: m for m in started}
-    log(f"etcd members up ({time.monotonic() - t0:.1f} s)")
-
-    # 2. Ray heads, in parallel.
     heads: dict[str, int] = {}
-    for s in todo:
-        heads[s.id] = start_head(ray_spec(s, run_dir, prefix[s.id]), run_dir / "logs" / f"ray-{s.id}.log",
-                                 ray_bin())
-    for s in todo:
-        wait_head(ray_spec(s, run_dir, prefix[s.id]), heads[s.id], run_dir / "logs" / f"ray-{s.id}.log")
-    log(f"Ray heads up ({time.monotonic() - t0:.1f} s)")
+    try:
+        # 1. etcd: one member per site; a member with a data dir rejoins the cluster from it.
+        all_specs = [etcd_spec(s, run_dir) for s in config.sites]
+        etcd_todo = [s for s in todo if not (state.sites.get(s.id) and procs.alive(state.sites[s.id].etcd_pid))]
+        if etcd_todo:
+            started = launch_members([etcd_spec(s, run_dir) for s in etcd_todo], all_specs,
+                                     cluster_token=f"vcc-{config.name}", tuning=etcd_tuning(config),
+                                     log_dir=run_dir / "logs", exec_prefixes=[prefix[s.id] for s in etcd_todo])
+            members = {m.spec.name: m for m in started}
+        log(f"etcd members up ({time.monotonic() - t0:.1f} s)")
 
-    for s in todo:
-        prev = state.sites.get(s.id)
-        member = members.get(s.etcd_member_name)
-        state.sites[s.id] = SiteRecord(
-            s.id, s.grpc_address, s.http_url, s.etcd_client_url, s.ray_address,
-            etcd_pid=member.pid if member else (prev.etcd_pid if prev else 0), ray_pid=heads[s.id],
-            exec_prefix=prefix[s.id],
-        )  # fmt: skip
-    state.save()
+        # 2. Ray heads, in parallel.
+        for s in todo:
+            heads[s.id] = start_head(ray_spec(s, run_dir, prefix[s.id]), run_dir / "logs" / f"ray-{s.id}.log",
+                                     ray_bin())
+        for s in todo:
+            wait_head(ray_spec(s, run_dir, prefix[s.id]), heads[s.id], run_dir / "logs" / f"ray-{s.id}.log")
+        log(f"Ray heads up ({time.monotonic() - t0:.1f} s)")
 
-    # 3. The configuration, versioned in etcd (first start, or unchanged text: same version).
-    text = config_path.read_text()
-    state.config_version = asyncio.run(_publish_config(config, todo[0], text))
-    state.save()
+        for s in todo:
+            prev = state.sites.get(s.id)
+            member = members.get(s.etcd_member_name)
+            state.sites[s.id] = SiteRecord(
+                s.id, s.grpc_address, s.http_url, s.etcd_client_url, s.ray_address,
+                etcd_pid=member.pid if member else (prev.etcd_pid if prev else 0), ray_pid=heads[s.id],
+                exec_prefix=prefix[s.id],
+            )  # fmt: skip
+        state.save()
 
-    # 4. Each site's actors, from one driver process per site, in parallel.
-    drivers = []
-    for s in todo:
-        settings = site_settings(config, s, run_dir, state.config_version)
-        Path(settings.run_dir).mkdir(parents=True, exist_ok=True)
-        settings_path = Path(settings.run_dir) / "settings.json"
-        settings_path.write_text(json.dumps(asdict(settings)))
-        (settings_path.with_name("ray.json")).write_text(json.dumps({"address": s.ray_address}))
-        # in the site's namespace, if any: the driver joins the Ray cluster at the site's address
-        cmd = [*prefix[s.id], sys.executable, "-m", "vcc.runtime.deploy", str(settings_path),
-               str(config_path.resolve())]
-        env = ray_env(run_dir / "ray-token")
-        drivers.append((s, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
-    for s, proc in drivers:
-        out, _ = proc.communicate(timeout=180)
-        if proc.returncode != 0:
-            tail = "\n".join(out.decode(errors="replace").splitlines()[-15:])
-            raise LaunchError(f"site {s.id}: deploying its actors failed:\n{tail}")
-    for s in todo:
-        wait_serving(s.grpc_address, timeout_s=30)
-    log(f"sites serving ({time.monotonic() - t0:.1f} s)")
+        # 3. The configuration, versioned in etcd (first start, or unchanged text: same version).
+        text = config_path.read_text()
+        state.config_version = asyncio.run(_publish_config(config, todo[0], text))
+        state.save()
+
+        # 4. Each site's actors, from one driver process per site, in parallel.
+        drivers = []
+        for s in todo:
+            settings = site_settings(config, s, run_dir, state.config_version)
+            Path(settings.run_dir).mkdir(parents=True, exist_ok=True)
+            settings_path = Path(settings.run_dir) / "settings.json"
+            settings_path.write_text(json.dumps(asdict(settings)))
+            (settings_path.with_name("ray.json")).write_text(json.dumps({"address": s.ray_address}))
+            # in the site's namespace, if any: the driver joins the Ray cluster at the site's address
+            cmd = [*prefix[s.id], sys.executable, "-m", "vcc.runtime.deploy", str(settings_path),
+                   str(config_path.resolve())]
+            env = ray_env(run_dir / "ray-token")
+            drivers.append((s, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
+        for s, proc in drivers:
+            out, _ = proc.communicate(timeout=180)
+            if proc.returncode != 0:
+                tail = "\n".join(out.decode(errors="replace").splitlines()[-15:])
+                raise LaunchError(f"site {s.id}: deploying its actors failed:\n{tail}")
+        for s in todo:
+            wait_serving(s.grpc_address, timeout_s=30)
+        log(f"sites serving ({time.monotonic() - t0:.1f} s)")
+    except BaseException:
+        # leave nothing behind that this call started: what it started is not recorded as running
+        for pid in heads.values():
+            stop_head(pid)
+        procs.terminate([m.pid for m in members.values()], timeout_s=5.0)
+        for site_id in heads:
+            state.sites.pop(site_id, None)
+        state.save()
+        raise
     return state
 
 

@@ -1,0 +1,73 @@
+"""A shard that dies mid-load comes back empty (as Ray restarts it): the controller rebuilds it from
+its directory, calls in progress go back to their agents, and every contact completes exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.site_harness import ROOT, InProcessSite, dev_agents
+from tests.integration.test_site_inprocess import wait_for
+from vcc.actors.ports import LocalPort
+from vcc.actors.shard import AcdShard
+from vcc.client.bots import BotAgentPool
+from vcc.client.contacts import SiteClient, submission
+from vcc.coord.etcd_server import EtcdCluster
+from vcc.coord.keys import CoordKeys
+
+pytestmark = pytest.mark.integration
+
+
+class DyingShard:
+    """A shard port whose process dies once when armed: the call fails, the object is replaced by
+    an empty one, exactly what the controller sees when Ray restarts a shard actor."""
+
+    def __init__(self, port: LocalPort, site: InProcessSite) -> None:
+        self.port, self.site, self.name, self.armed = port, site, port.name, False
+
+    async def call(self, method: str, *args: Any) -> Any:
+        if self.armed:
+            self.armed = False
+            self.port.obj = AcdShard("dev", 0, 1, self.site.center)
+            raise RuntimeError("actor died")
+        return await self.port.call(method, *args)
+
+
+def test_shard_dies_mid_load(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        site = InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"), tmp_path)
+        dying = DyingShard(site.controller.shards[0], site)  # type: ignore[arg-type]
+        site.controller.shards[0] = dying
+        await site.start()
+        bots = BotAgentPool(site.address, dev_agents("dev-01", "dev-02", "dev-03", "dev-04"),
+                            handle_s=lambda ch: 0.3)
+        client = SiteClient(site.address)
+        accepted = []
+        try:
+            await bots.start()
+            entries = [("chat", "demo-chat"), ("email", "help@demo.example"), ("sms", "+15555550001")]
+            for i in range(40):
+                if i == 10:
+                    dying.armed = True  # some contacts are connected to agents right now
+                channel, entry = entries[i % 3]
+                result = (await client.submit([submission(f"k{i}", channel, entry, "+1")]))[0]
+                if result.accepted:
+                    accepted.append(f"k{i}")
+                await asyncio.sleep(0.05)
+            done = lambda: {e["contact_id"] for e in site.events() if e.get("state") == "completed"}  # noqa: E731
+            await wait_for(lambda: set(accepted) <= done(), 30)
+        finally:
+            await bots.stop()
+            await client.close()
+            await site.stop()
+        events = site.events()
+        completed = Counter(e["contact_id"] for e in events if e.get("state") == "completed")
+        assert len(accepted) == 40 and all(completed[c] == 1 for c in accepted), completed
+        assert any(e.get("event") == "shard_restored" for e in events)
+        assert not [k for k in bots.stats.errors if "complete" in k], bots.stats.errors  # calls went back to agents
+
+    asyncio.run(scenario())
