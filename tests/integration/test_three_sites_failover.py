@@ -1,7 +1,8 @@
 """Three real sites (three Ray clusters, a 3-member etcd, the real actors), bot agents at every site
 and durable contacts on every channel; site B's processes are killed by PID mid-load. From the event
 logs: every durable contact completed exactly once, a survivor adopted B's work within the failure
-budget, and no agent was ever offered beyond its capacity."""
+budget, B's live voice calls were recorded as failed with the reason, no agent was ever offered
+beyond its capacity; and B, started again, rejoins and takes contacts."""
 
 from __future__ import annotations
 
@@ -55,20 +56,44 @@ def test_kill_site_b_mid_load(tmp_path: Path) -> None:
     launcher.up(config, config_path, run_dir, log=lambda m: None)
     try:
         asyncio.run(_scenario(config, run_dir))
+        launcher.up(config, config_path, run_dir, sites=["B"], log=lambda m: None)  # B comes back
+        asyncio.run(_rejoined(config))
     finally:
         launcher.down(run_dir, log=lambda m: None)
+
+
+async def _rejoined(config: Any) -> None:
+    b = next(s for s in config.sites if s.id == "B")
+    client = SiteClient(b.grpc_address)
+    try:
+        status = await client.status()
+        assert not status.fenced
+        entry = next(e for t in config.tenants for e in t.entry_points if e.channel.value == "chat")
+        result = (await client.submit([submission("after-rejoin", "chat", entry.address, "+1999")]))[0]
+        assert result.accepted and result.site == "B", result
+    finally:
+        await client.close()
+
+
+def handle_s(channel: str) -> float:
+    return 60.0 if channel == "voice" else 0.3  # voice calls are still connected when B dies
 
 
 async def _scenario(config: Any, run_dir: Path) -> None:
     sites = {s.id: s.grpc_address for s in config.sites}
     agents_by_site = {s: [(a.id, f"demo-{a.id}") for a in config.agents if a.home_site == s] for s in sites}
-    pools = {s: BotAgentPool(addr, agents_by_site[s], handle_s=lambda ch: 0.3) for s, addr in sites.items()}
+    pools = {s: BotAgentPool(addr, agents_by_site[s], handle_s=handle_s) for s, addr in sites.items()}
     await asyncio.gather(*(p.start() for p in pools.values()))
     for s, p in pools.items():
         assert p.stats.logged_in == {a for a, _ in agents_by_site[s]}, p.stats.login_errors
     entries = [(e.address, e.channel.value) for t in config.tenants for e in t.entry_points
                if e.channel.value in DURABLE]
     clients = {s: SiteClient(a) for s, a in sites.items()}
+    voice = [e.address for t in config.tenants for e in t.entry_points if e.channel.value == "voice"]
+    calls_at_b = [f"call{i}" for i in range(3)]
+    for cid, address in zip(calls_at_b, voice, strict=False):
+        result = (await clients["B"].submit([submission(cid, "voice", address, "+1777", dtmf="1")]))[0]
+        assert result.accepted, result.error
     rng = random.Random(3)
     ids = itertools.count()
     accepted: dict[str, str] = {}  # contact id -> site that took it
@@ -123,6 +148,14 @@ async def _scenario(config: Any, run_dir: Path) -> None:
     failover_s = adoptions[0]["data"]["adopted_ts"] - killed_at
     print(f"MEASURE failover (kill B -> adopted at {adoptions[0]['site']}): {failover_s:.2f} s")
     assert failover_s < 3.0
+
+    # B's live voice calls died with it: the adopter recorded each as failed, with the reason
+    failed = {e["contact_id"]: e for e in events if e.get("kind") == "contact" and e["state"] == "failed"}
+    ended_before = {e["contact_id"] for e in events if e.get("kind") == "contact" and e["site"] == "B"
+                    and e["state"] in ("completed", "failed", "abandoned")}
+    for cid in calls_at_b:
+        if cid not in ended_before:
+            assert cid in failed and failed[cid]["reason"] == "site_lost:B", (cid, failed.get(cid))
 
     capacity = {a.id: {ch.value: n for ch, n in a.capacity.items()} for a in config.agents}
     for e in events:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import json
 import logging
 import math
 import os
@@ -159,6 +160,8 @@ class SiteController:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._last_site_balance = 0.0
+        self._last_live_publish = 0.0
+        self._published_live: frozenset[str] = frozenset()
         self.started_at = 0.0
         self.last_seq = 0
         self.errors = 0
@@ -852,6 +855,9 @@ class SiteController:
                 self._send(placed.shard, ("abandon", cid, "caller_hung_up"))
         if len(self.shards) > 1:
             self._rebalance()
+        if now - self._last_live_publish >= 0.5:
+            self._last_live_publish = now
+            await self._publish_live_calls()
         if now - self._last_site_balance >= self.settings.site_balance_s:
             self._last_site_balance = now
             self._rebalance_sites(now)
@@ -871,6 +877,37 @@ class SiteController:
                 self._shard_load[src][queue_id]["waiting"] -= n
                 self._shard_load[dst][queue_id]["free"] -= n
                 self._send(src, ("detach_head", queue_id, n), self._move_to(dst))
+
+    async def _publish_live_calls(self) -> None:
+        """Keep ``sites/<site>/live`` (no lease) listing the voice calls anchored here, so that if
+        this site dies the adopter can record them as failed: their media died with it."""
+        live = {cid: p for cid, p in self.contacts.items() if p.record.channel == Channel.VOICE}
+        if frozenset(live) == self._published_live or self.fenced:
+            return
+        body = json.dumps([{"contact_id": cid, "tenant": p.record.tenant, "queue": p.record.queue,
+                            "state": p.state, "agent_id": p.agent_id} for cid, p in live.items()])
+        try:
+            await self.etcd.put(self.keys.site_live_calls(self.site), body.encode())
+            self._published_live = frozenset(live)
+        except CoordError as e:
+            log.warning("publishing live calls failed: %s", e)
+
+    async def _fail_live_calls_of(self, dead_site: str, now: float) -> int:
+        """The adopter's duty: the dead site's live voice calls ended with it; record them failed."""
+        kv = await self.etcd.get(self.keys.site_live_calls(dead_site))
+        if kv is None:
+            return 0
+        calls = json.loads(kv.value)
+        for call in calls:
+            self._events.append({
+                "kind": "contact", "ts": now, "contact_id": call["contact_id"], "tenant": call["tenant"],
+                "channel": Channel.VOICE.value, "state": ContactState.FAILED.value, "prev_state": call["state"],
+                "queue": call["queue"], "agent_id": call["agent_id"], "reason": f"site_lost:{dead_site}",
+                "data": {"failed_by": self.site}, "schema_version": SCHEMA_VERSION, "site": self.site,
+            })  # fmt: skip
+        await self.etcd.delete(self.keys.site_live_calls(dead_site))
+        self._events_wake.set()
+        return len(calls)
 
     def _rebalance_sites(self, now: float) -> None:
         """Offer waiting contacts to another site when the local wait is past the queue's service
@@ -1055,8 +1092,11 @@ class SiteController:
             self._attach(rec, now, reason=f"adopted_from:{event.site}")
             adopted += 1
         self.adopted_sites.append(event.site)
+        adopted_ts = self.clock()
+        failed_calls = await self._fail_live_calls_of(event.site, adopted_ts)
         self.emit_site_event("adopted", {"dead_site": event.site, "contacts": adopted,
-                                         "detected_ts": detected, "adopted_ts": self.clock()})
+                                         "failed_live_calls": failed_calls, "detected_ts": detected,
+                                         "adopted_ts": adopted_ts})
 
     def _first_queue_of(self, tenant: str, channel: Channel) -> str | None:
         for q in self.center.queues.values():

@@ -237,17 +237,22 @@ def launch_members(
     tuning: EtcdTuning | None = None,
     log_dir: Path | None = None,
     timeout_s: float = 30.0,
+    exec_prefixes: Sequence[Sequence[str]] | None = None,
 ) -> list[EtcdMemberProcess]:
     """Start some members of a cluster whose members are ``all_specs``: on a fresh cluster (no data
     dir anywhere) as ``new``, otherwise as ``existing`` (a member with a data dir rejoins from it).
-    All are launched before any is waited for: a restarted cluster needs a quorum to be healthy."""
+    All are launched before any is waited for: a restarted cluster needs a quorum to be healthy.
+    ``exec_prefixes[i]`` prefixes member i's command (e.g. ``ip netns exec NS``)."""
     tuning = tuning or EtcdTuning()
     initial = initial_cluster_of(all_specs)
     state = "existing" if any(spec.data_dir.exists() for spec in all_specs) else "new"
+    prefixes = list(exec_prefixes) if exec_prefixes is not None else [() for _ in specs]
+    if len(prefixes) != len(specs):
+        raise ValueError("exec_prefixes must have one entry per member")
     members: list[EtcdMemberProcess] = []
     try:
-        for spec in specs:
-            members.append(_launch(spec, initial, cluster_token, state, (), tuning, log_dir))
+        for spec, prefix in zip(specs, prefixes, strict=True):
+            members.append(_launch(spec, initial, cluster_token, state, prefix, tuning, log_dir))
         wait_healthy(members, timeout_s)
     except BaseException:
         for m in members:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 SESSION = "session"
 LOAD = "load"
+LIVE = "live"
 
 
 def check_id(kind: str, value: str) -> str:
@@ -63,6 +64,11 @@ class CoordKeys:
 
     def site_load(self, site: str) -> str:
         return f"{self.sites_prefix}{check_id('site', site)}/{LOAD}"
+
+    def site_live_calls(self, site: str) -> str:
+        """The site's live voice calls (no lease: the list outlives the site, so the adopter can
+        record them as failed)."""
+        return f"{self.sites_prefix}{check_id('site', site)}/{LIVE}"
 
     def parse_site_key(self, key: str) -> tuple[str, str] | None:
         """``sites/<site>/<kind>`` → (site, kind), None for any other key."""

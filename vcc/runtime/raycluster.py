@@ -39,6 +39,10 @@ class RayHeadSpec:
     token_path: Path
     num_cpus: int = 2
     host: str = "127.0.0.1"
+    #: Prefixes the ``ray start`` command, e.g. ``("ip", "netns", "exec", NS)`` to run the head in a
+    #: network namespace (``host`` is then the namespace's address). ``ip netns exec`` execs, so the
+    #: recorded PID is still ``ray start``'s own.
+    exec_prefix: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:
@@ -77,7 +81,7 @@ def start_head(spec: RayHeadSpec, log_path: Path, ray_bin: str) -> int:
         raise RayStartError(f"site {spec.site}: port {spec.gcs_port} is already in use")
     ensure_token(spec.token_path)
     log_path.unlink(missing_ok=True)
-    return procs.spawn(head_argv(spec, ray_bin), log_path, env=ray_env(spec.token_path))
+    return procs.spawn([*spec.exec_prefix, *head_argv(spec, ray_bin)], log_path, env=ray_env(spec.token_path))
 
 
 def wait_head(spec: RayHeadSpec, pid: int, log_path: Path, timeout_s: float = 90.0) -> None:
