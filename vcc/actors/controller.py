@@ -7,7 +7,10 @@ election says so. Its work is a set of loops; ``update()`` is the reconcile step
 ``reconcile_s``: a step that raises is logged and the loop goes on.
 
 State it keeps (soft; rebuilt from etcd and the shards): a directory of the contacts it placed
-(which shard, the record to replay into a restarted shard) and of the agents logged in here.
+(which shard, the record to replay into a restarted shard) and of the agents logged in here
+(``vcc.actors.directory``). The agent side lives in ``site_agents``, where work goes in
+``site_balance``, failures and new config versions in ``site_failover``: module functions that take
+the controller, so each part reads on its own.
 """
 
 from __future__ import annotations
@@ -15,30 +18,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import json
 import logging
-import math
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from vcc.actors import site_agents, site_balance, site_failover
+from vcc.actors.directory import (
+    TERMINAL,
+    AgentStream,
+    LoggedInAgent,
+    PlacedContact,
+    Submission,
+    Submitted,
+    _fields,
+    void,
+)
 from vcc.actors.ports import ActorPort
 from vcc.actors.records import Command, CommandResult, ContactRecord, ShardOutput
 from vcc.actors.settings import SiteSettings
-from vcc.actors.shard import shard_of
 from vcc.coord.client import EtcdClient
 from vcc.coord.config_store import ConfigStore
-from vcc.coord.election import Elections, SiteEvent, watch_sessions
+from vcc.coord.election import Elections
 from vcc.coord.fencing import LeaseTiming
 from vcc.coord.keys import CoordKeys
 from vcc.coord.load import LoadBoard, LoadCache, LoadPublisher
 from vcc.coord.ownership import AgentOwnership
-from vcc.coord.session import SessionToken, SiteSession
+from vcc.coord.session import SiteSession
 from vcc.coord.store import ContactStore, DurableContact
-from vcc.core.balancer import QueueLoad, SiteLoad, choose_site, expected_wait
+from vcc.core.balancer import QueueLoad, SiteLoad
 from vcc.core.events import SCHEMA_VERSION
 from vcc.core.ewt import EwtEstimator
 from vcc.core.model import DURABLE_CHANNELS, AgentState, CenterSpec, Channel, ContactState
@@ -46,57 +56,6 @@ from vcc.errors import CoordError, FencedError
 
 log = logging.getLogger(__name__)
 
-TERMINAL = {ContactState.COMPLETED.value, ContactState.ABANDONED.value, ContactState.FAILED.value}
-
-
-@dataclass(slots=True)
-class PlacedContact:
-    record: ContactRecord
-    shard: int | None  # None while in the IVR or on its way to another site
-    state: str = ContactState.ARRIVED.value
-    agent_id: str | None = None
-    durable: bool = False
-    queued_at: float | None = None
-    connected_at: float | None = None
-
-
-@dataclass(slots=True)
-class LoggedInAgent:
-    agent_id: str
-    shard: int
-    stream: AgentStream
-    state: str = AgentState.NOT_READY.value
-    reason_code: str | None = None
-    ready_before_fence: bool = False
-
-
-@dataclass(eq=False)
-class AgentStream:
-    """One connected agent session stream (a desktop, or a pool of bot agents): what to push to it."""
-
-    updates: asyncio.Queue[tuple[str, str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
-    agents: set[str] = field(default_factory=set)
-
-    def push(self, agent_id: str, kind: str, payload: dict[str, Any]) -> None:
-        self.updates.put_nowait((agent_id, kind, payload))
-
-
-@dataclass(slots=True)
-class Submission:
-    contact_id: str
-    channel: Channel
-    entry_point: str
-    caller_id: str
-    data: dict[str, str]
-    patience_s: float = 0.0
-
-
-@dataclass(slots=True)
-class Submitted:
-    contact_id: str
-    accepted: bool
-    site: str
-    error: str = ""
 
 
 class SiteController:
@@ -171,70 +130,22 @@ class SiteController:
     async def start(self) -> None:
         await self.etcd.connect()
         await self.session.start(timeout_s=15.0)
-        self.session.on_fenced(lambda reason: void(self._spawn(self._on_fenced(reason))))
-        self.session.on_rejoined(lambda token: void(self._spawn(self._on_rejoined(token))))
+        self.session.on_fenced(lambda reason: void(self._spawn(site_failover.on_fenced(self, reason))))
+        self.session.on_rejoined(lambda token: void(self._spawn(site_failover.on_rejoined(self, token))))
         await self.load_cache.start(wait_synced_s=5.0)
         self.publisher.start()
         self.started_at = self.clock()
-        await self._recover_own_contacts()
+        await site_failover.recover_own_contacts(self)
         for i in range(len(self.shards)):
             self._spawn(self._shard_loop(i))
         self._spawn(self._ivr_loop())
         self._spawn(self._event_loop())
         self._spawn(self._reconcile_loop())
-        self._spawn(self._watch_sites())
-        self._spawn(self._watch_config())
+        self._spawn(site_failover.watch_sites(self))
+        self._spawn(site_failover.watch_config(self))
         self.emit_site_event("site_up", {"lease_id": self.session.last_token.lease_id
                                          if self.session.last_token else 0})
 
-    async def _recover_own_contacts(self) -> None:
-        """A controller (re)starting takes back the durable contacts etcd says this site owns: after
-        a controller crash they are still in etcd but no longer in its directory. The shards are
-        reset first so nothing is held twice."""
-        stored = [s.contact for s in await self.store.list_by_owner(self.site, include_terminal=True)]
-        await self._repair_log([c for c in stored if c.terminal])
-        owned = [c for c in stored if not c.terminal]
-        if not owned:
-            return
-        for shard in self.shards:
-            await shard.call("reconfigure", self.center)
-        now = self.clock()
-        for contact in owned:
-            rec = ContactRecord(
-                contact.contact_id, contact.tenant, contact.channel, contact.ts, data=dict(contact.data),
-                priority=contact.priority, queue=contact.queue or self._first_queue_of(contact.tenant, contact.channel),
-                enqueued_at=contact.ts, origin_site=self.site,
-            )  # fmt: skip
-            if rec.queue is not None and rec.queue in self.center.queues:
-                self._attach(rec, now, reason="controller_restarted")
-        self.emit_site_event("recovered", {"contacts": len(owned)})
-
-    async def _repair_log(self, ended: list[DurableContact]) -> None:
-        """An end is recorded in etcd before it is logged (so it is never logged twice); a crash in
-        between leaves it unlogged. A starting controller logs each such end once."""
-        if not ended:
-            return
-        logged: set[str] = set()
-        seq = 1
-        while True:
-            batch = await self.sink.call("read", seq, 10_000)
-            for e in batch:
-                if e.get("kind") == "contact" and e.get("state") in TERMINAL:
-                    logged.add(e["contact_id"])
-            if len(batch) < 10_000:
-                break
-            seq = batch[-1]["seq"] + 1
-        now = self.clock()
-        for c in ended:
-            if c.contact_id in logged:
-                continue
-            self._events.append({
-                "kind": "contact", "ts": now, "contact_id": c.contact_id, "tenant": c.tenant,
-                "channel": c.channel.value, "state": c.state.value, "prev_state": None, "queue": c.queue,
-                "agent_id": None, "reason": "recovered_after_crash", "data": {}, "schema_version": SCHEMA_VERSION,
-                "site": self.site,
-            })  # fmt: skip
-        self._events_wake.set()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -333,7 +244,7 @@ class SiteController:
 
     def _admit(self, rec: ContactRecord, now: float) -> None:
         """Put a new contact in a shard: it arrives there, then goes to the IVR or its queue."""
-        shard = self._pick_shard(rec.queue)
+        shard = site_balance.pick_shard(self, rec.queue)
         placed = PlacedContact(rec, shard, durable=rec.channel in DURABLE_CHANNELS)
         self.contacts[rec.id] = placed
         if rec.channel == Channel.VOICE:
@@ -376,7 +287,7 @@ class SiteController:
         return out
 
     def _attach(self, rec: ContactRecord, now: float, *, reason: str) -> None:
-        shard = self._pick_shard(rec.queue)
+        shard = site_balance.pick_shard(self, rec.queue)
         self.contacts[rec.id] = PlacedContact(rec, shard, ContactState.QUEUED.value,
                                               durable=rec.channel in DURABLE_CHANNELS)
         self._send(shard, ("attach", rec, reason))
@@ -404,7 +315,7 @@ class SiteController:
             batch, self._ivr_inbox = self._ivr_inbox, []
             if not batch:
                 continue
-            estimates = self._local_estimates()
+            estimates = site_balance.local_estimates(self)
             worker = self.ivr_workers[turn % len(self.ivr_workers)]
             turn += 1
             try:
@@ -427,10 +338,10 @@ class SiteController:
         placed.record = rec
         shard = placed.shard
         if res.outcome == "route":
-            target = self._place_remote(rec)
+            target = site_balance.place_remote(self, rec)
             self._send(shard, ("enqueue", rec.id, rec.queue, res.priority_delta, rec.skills, rec.data))
             if target is not None:
-                self._send(shard, ("detach", rec.id), self._send_to_site(target))
+                self._send(shard, ("detach", rec.id), site_balance.send_to_site(self, target))
         elif res.outcome == "callback":
             if res.callback_number:
                 rec.data["callback_number"] = res.callback_number
@@ -438,153 +349,16 @@ class SiteController:
         else:
             self._send(shard, ("ivr_hangup", rec.id, res.reason))
 
-    def _local_estimates(self) -> dict[str, tuple[float | None, int]]:
-        now = self.clock()
-        out: dict[str, tuple[float | None, int]] = {}
-        for queue_id in self.center.queues:
-            waiting, free, staffed = self._queue_totals(queue_id)
-            out[queue_id] = (self.ewt.arrival_ewt_s(queue_id, now, waiting, staffed, free), waiting)
-        return out
-
-    # ================================================================== balancing across sites
-
-    def _place_remote(self, rec: ContactRecord) -> str | None:
-        """The other site that should serve this contact, or None to keep it here."""
-        queue = self.center.queues.get(rec.queue or "")
-        tenant = self.center.tenants.get(rec.tenant)
-        if queue is None or tenant is None or self.peer_offer is None:
-            return None
-        loads = dict(self.load_cache.snapshot())
-        loads[self.site] = self.measure_load()
-        placement = choose_site(self.site, queue, tenant, loads, self.clock())
-        return None if placement.site == self.site else placement.site
-
-    def _send_to_site(self, site: str) -> Callable[[CommandResult], None]:
-        def then(result: CommandResult) -> None:
-            if result.ok and result.record is not None:
-                self._spawn(self._offer_to_site(site, result.record))
-
-        return then
-
-    async def _offer_to_site(self, site: str, rec: ContactRecord) -> None:
-        placed = self.contacts.get(rec.id)
-        if placed is None:
-            return
-        placed.shard = None
-        accepted = False
-        if self.peer_offer is not None:
-            try:
-                replies = await self.peer_offer(site, [rec])
-                accepted = bool(replies) and replies[0].accepted
-            except Exception as e:  # the other site is unreachable: keep the contact here
-                log.warning("offering %s to site %s failed: %s", rec.id, site, e)
-        now = self.clock()
-        if accepted:
-            self.contacts.pop(rec.id, None)
-            self._emit_marker(rec, now, "sent_to_site", {"site": site})
-            if placed.durable:
-                self._spawn(self._hand_over_durable(rec, site))
-        else:
-            self._attach(rec, now, reason="kept_local")
-
-    async def _hand_over_durable(self, rec: ContactRecord, site: str) -> None:
-        stored = await self.store.get(rec.id)
-        if stored is None:
-            return
-        new = DurableContact(**{**_fields(stored.contact), "owner_site": site, "queue": rec.queue or ""})
-        with contextlib.suppress(CoordError, FencedError):
-            await self.store.update(stored, new, self.session.token)
-
-    # ================================================================== agents
+    # ================================================================== agents (more in vcc.actors.site_agents)
 
     async def agent_command(self, stream: AgentStream, agent_id: str, op: str, args: dict[str, Any]) -> CommandResult:
-        if op == "login":
-            return await self._login(stream, agent_id, str(args.get("password", "")))
-        agent = self.agents.get(agent_id)
-        if agent is None or agent.stream is not stream:
-            return CommandResult(0, False, f"agent {agent_id} is not logged in on this session")
-        match op:
-            case "ready":
-                if self.fenced:
-                    return CommandResult(0, False, f"site {self.site} is fenced", agent.state)
-                command: Command = ("ready", agent_id)
-            case "not_ready":
-                command = ("not_ready", agent_id, str(args.get("reason_code") or "break"))
-            case "accept":
-                command = ("accept", str(args["contact_id"]))
-            case "reject":
-                command = ("reject", str(args["contact_id"]))
-            case "complete":
-                wrap = 0.0 if args.get("skip_wrap_up") else None
-                cid = str(args["contact_id"])
-                if args.get("disposition") and cid in self.contacts:
-                    self.contacts[cid].record.data["disposition"] = str(args["disposition"])
-                command = ("complete", cid, wrap)
-            case "end_wrap_up":
-                command = ("end_wrap_up", agent_id)
-            case "logout":
-                result = await self._call(agent.shard, ("logout", agent_id))
-                await self._forget_agent(agent_id)
-                return result
-            case _:
-                return CommandResult(0, False, f"unknown command {op!r}")
-        return await self._call(agent.shard, command)
-
-    async def _login(self, stream: AgentStream, agent_id: str, password: str) -> CommandResult:
-        if agent_id not in self.center.agents:
-            return CommandResult(0, False, f"unknown agent {agent_id!r}")
-        if not await asyncio.to_thread(self.verify_password, agent_id, password):  # PBKDF2: off the loop
-            return CommandResult(0, False, "wrong password")
-        if agent_id in self.agents:
-            self.agents[agent_id].stream = stream
-            stream.agents.add(agent_id)
-            return CommandResult(0, True, state=self.agents[agent_id].state)
-        try:
-            claim = await self.ownership.claim(agent_id, self.session.token)
-        except FencedError:
-            return CommandResult(0, False, f"site {self.site} is fenced: log in at another site")
-        except CoordError as e:
-            return CommandResult(0, False, f"could not claim agent ownership: {e}")
-        if not claim.acquired:
-            return CommandResult(0, False, f"agent {agent_id} is logged in at site {claim.owner}",
-                                 state="owned_elsewhere")
-        shard = shard_of(agent_id, len(self.shards))
-        self.agents[agent_id] = LoggedInAgent(agent_id, shard, stream)
-        stream.agents.add(agent_id)
-        return await self._call(shard, ("login", agent_id, False))
+        return await site_agents.agent_command(self, stream, agent_id, op, args)
 
     async def disconnect(self, stream: AgentStream) -> None:
-        """A session stream ended: its agents are logged out (their contacts go back to queue)."""
-        for agent_id in list(stream.agents):
-            agent = self.agents.get(agent_id)
-            if agent is not None and agent.stream is stream:
-                await self._call(agent.shard, ("logout", agent_id))
-                await self._forget_agent(agent_id)
-
-    async def _forget_agent(self, agent_id: str) -> None:
-        agent = self.agents.pop(agent_id, None)
-        if agent is not None:
-            agent.stream.agents.discard(agent_id)
-        with contextlib.suppress(CoordError):
-            await self.ownership.release(agent_id, self.site)
+        await site_agents.disconnect(self, stream)
 
     # ================================================================== shards
 
-    def _pick_shard(self, queue: str | None) -> int:
-        """The shard with the most free agents for ``queue`` (then the fewest waiting)."""
-        if len(self.shards) == 1:
-            return 0
-        best, best_key = 0, (-math.inf, math.inf)
-        for i, load in enumerate(self._shard_load):
-            if not self._shard_healthy[i]:
-                continue
-            q = load.get(queue or "", {})
-            key = (q.get("free", 0.0) - q.get("waiting", 0.0), q.get("waiting", 0.0))
-            if key[0] > best_key[0] or (key[0] == best_key[0] and key[1] < best_key[1]):
-                best, best_key = i, key
-        if queue and best_key[0] > 0:  # claim the free agent we counted, so a burst spreads out
-            self._shard_load[best][queue]["free"] -= 1
-        return best
 
     def _send(self, shard: int, command: Command, then: Callable[[CommandResult], None] | None = None) -> None:
         self._token += 1
@@ -686,7 +460,7 @@ class SiteController:
             agent.state = e["state"]
             agent.reason_code = e.get("reason_code")
             if e["state"] == AgentState.RESERVED.value and e.get("contact_id"):
-                self._push_offer(agent, e["contact_id"], e["ts"])
+                site_agents.push_offer(self, agent, e["contact_id"], e["ts"])
             agent.stream.push(agent.agent_id, "state", {"state": e["state"], "reason_code": e.get("reason_code")})
             return True
         cid = e["contact_id"]
@@ -727,16 +501,6 @@ class SiteController:
                 return False
         return True
 
-    def _push_offer(self, agent: LoggedInAgent, cid: str, ts: float) -> None:
-        placed = self.contacts.get(cid)
-        if placed is None:
-            return
-        rec = placed.record
-        agent.stream.push(agent.agent_id, "offer", {
-            "contact_id": cid, "tenant": rec.tenant, "queue": rec.queue or "", "channel": rec.channel.value,
-            "caller_id": rec.caller_id, "waited_s": ts - (placed.queued_at or rec.arrived_at),
-            "data": {k: str(v) for k, v in rec.data.items()},
-        })  # fmt: skip
 
     async def _update_durable(self, placed: PlacedContact, state: ContactState) -> None:
         rec = placed.record
@@ -854,255 +618,26 @@ class SiteController:
             ):
                 self._send(placed.shard, ("abandon", cid, "caller_hung_up"))
         if len(self.shards) > 1:
-            self._rebalance()
+            site_balance.rebalance(self)
         if now - self._last_live_publish >= 0.5:
             self._last_live_publish = now
-            await self._publish_live_calls()
+            await site_failover.publish_live_calls(self)
         if now - self._last_site_balance >= self.settings.site_balance_s:
             self._last_site_balance = now
-            self._rebalance_sites(now)
+            site_balance.rebalance_sites(self, now)
         for cid, ts in list(self.finished.items()):
             if now - ts > 600:
                 del self.finished[cid]
 
-    def _rebalance(self) -> None:
-        """Move waiting contacts from a shard with no free agent to one where an agent came free."""
-        for queue_id in self.center.queues:
-            donors = [(i, load[queue_id]["waiting"]) for i, load in enumerate(self._shard_load)
-                      if queue_id in load and load[queue_id]["waiting"] > 0 and load[queue_id]["free"] <= 0]
-            takers = [(i, load[queue_id]["free"]) for i, load in enumerate(self._shard_load)
-                      if queue_id in load and load[queue_id]["free"] > 0 and load[queue_id]["waiting"] <= 0]
-            for (src, waiting), (dst, free) in zip(donors, takers, strict=False):
-                n = int(min(waiting, free))
-                self._shard_load[src][queue_id]["waiting"] -= n
-                self._shard_load[dst][queue_id]["free"] -= n
-                self._send(src, ("detach_head", queue_id, n), self._move_to(dst))
-
-    async def _publish_live_calls(self) -> None:
-        """Keep ``sites/<site>/live`` (no lease) listing the voice calls anchored here, so that if
-        this site dies the adopter can record them as failed: their media died with it."""
-        live = {cid: p for cid, p in self.contacts.items() if p.record.channel == Channel.VOICE}
-        if frozenset(live) == self._published_live or self.fenced:
-            return
-        body = json.dumps([{"contact_id": cid, "tenant": p.record.tenant, "queue": p.record.queue,
-                            "state": p.state, "agent_id": p.agent_id} for cid, p in live.items()])
-        try:
-            await self.etcd.put(self.keys.site_live_calls(self.site), body.encode())
-            self._published_live = frozenset(live)
-        except CoordError as e:
-            log.warning("publishing live calls failed: %s", e)
-
-    async def _fail_live_calls_of(self, dead_site: str, now: float) -> int:
-        """The adopter's duty: the dead site's live voice calls ended with it; record them failed."""
-        kv = await self.etcd.get(self.keys.site_live_calls(dead_site))
-        if kv is None:
-            return 0
-        calls = json.loads(kv.value)
-        for call in calls:
-            self._events.append({
-                "kind": "contact", "ts": now, "contact_id": call["contact_id"], "tenant": call["tenant"],
-                "channel": Channel.VOICE.value, "state": ContactState.FAILED.value, "prev_state": call["state"],
-                "queue": call["queue"], "agent_id": call["agent_id"], "reason": f"site_lost:{dead_site}",
-                "data": {"failed_by": self.site}, "schema_version": SCHEMA_VERSION, "site": self.site,
-            })  # fmt: skip
-        await self.etcd.delete(self.keys.site_live_calls(dead_site))
-        self._events_wake.set()
-        return len(calls)
-
-    def _rebalance_sites(self, now: float) -> None:
-        """Offer waiting contacts to another site when the local wait is past the queue's service
-        level and another live site would serve them sooner (e.g. its agents are the tenant's, or
-        logged in there after a failover)."""
-        if self.fenced or self.peer_offer is None:
-            return
-        local = self.measure_load()
-        loads = dict(self.load_cache.snapshot())
-        loads[self.site] = local
-        for queue_id, spec in self.center.queues.items():
-            here = local.queues.get(queue_id)
-            tenant = self.center.tenants.get(spec.tenant)
-            if here is None or here.waiting == 0 or tenant is None:
-                continue
-            if expected_wait(here) <= spec.service_level_s:
-                continue
-            placement = choose_site(self.site, spec, tenant, loads, now)
-            if placement.site == self.site:
-                continue
-            there = loads[placement.site].queues.get(queue_id)
-            budget = min(here.waiting, max(1, there.ready_agents if there else 1))
-            for i, shard_load in enumerate(self._shard_load):
-                waiting = int(shard_load.get(queue_id, {}).get("waiting", 0))
-                take = min(budget, waiting)
-                if take <= 0:
-                    continue
-                budget -= take
-                shard_load[queue_id]["waiting"] -= take
-                self._send(i, ("detach_head", queue_id, take), self._send_all_to_site(placement.site))
-
-    def _send_all_to_site(self, site: str) -> Callable[[CommandResult], None]:
-        def then(result: CommandResult) -> None:
-            for rec in result.records:
-                self._spawn(self._offer_to_site(site, rec))
-
-        return then
-
-    def _move_to(self, dst: int) -> Callable[[CommandResult], None]:
-        def then(result: CommandResult) -> None:
-            for rec in result.records:
-                placed = self.contacts.get(rec.id)
-                if placed is not None:
-                    placed.shard = dst
-                    placed.record = rec
-                self._send(dst, ("attach", rec, None))
-
-        return then
-
-    def _queue_totals(self, queue_id: str) -> tuple[int, int, int]:
-        waiting = free = staffed = 0
-        for load in self._shard_load:
-            q = load.get(queue_id)
-            if q:
-                waiting += int(q["waiting"])
-                free += int(q["free"])
-                staffed += int(q["staffed"])
-        return waiting, free, staffed
 
     def measure_load(self) -> SiteLoad:
         now = self.clock()
         queues = {}
         for queue_id in self.center.queues:
-            waiting, free, staffed = self._queue_totals(queue_id)
+            waiting, free, staffed = site_balance.queue_totals(self, queue_id)
             ewt = self.ewt.arrival_ewt_s(queue_id, now, waiting, staffed, free) if staffed else None
             queues[queue_id] = QueueLoad(waiting, ewt, free, staffed)
         return SiteLoad(self.site, now, self.fenced, queues)
-
-    # ================================================================== configuration
-
-    async def _watch_config(self) -> None:
-        if self.compile_config is None:
-            return
-        while True:
-            try:
-                async for version in self.config_store.watch(after=self.config_version):
-                    await self.reconfigure(version.version, version.yaml_text)
-            except CoordError as e:
-                log.warning("config watch broke (%s); re-watching", e)
-                await asyncio.sleep(0.5)
-
-    async def reconfigure(self, version: int, yaml_text: str) -> None:
-        """Run on a new config version without a restart: flows, queues, agents, entry points.
-        Shards get a router for the new center and are rebuilt from the directory; agents that are
-        gone from the config are logged out; a contact whose queue is gone fails with a reason."""
-        assert self.compile_config is not None
-        if version <= self.config_version:
-            return
-        try:
-            center, check = self.compile_config(yaml_text)
-        except Exception as e:  # validated by `vcc config apply`; a bad version must not stop the site
-            log.error("config version %d cannot be used here: %s", version, e)
-            self.emit_site_event("config_rejected", {"version": version, "error": str(e)[:500]})
-            return
-        self.center, self.verify_password = center, check
-        for agent_id in [a for a in self.agents if a not in center.agents]:
-            agent = self.agents[agent_id]
-            agent.stream.push(agent_id, "state", {"state": "logged_out", "reason_code": "removed_from_config"})
-            await self._forget_agent(agent_id)
-        now = self.clock()
-        for placed in list(self.contacts.values()):
-            rec = placed.record
-            if rec.queue is not None and rec.queue not in center.queues and placed.state not in TERMINAL:
-                event = {
-                    "kind": "contact", "ts": now, "contact_id": rec.id, "tenant": rec.tenant,
-                    "channel": rec.channel.value, "state": ContactState.FAILED.value, "prev_state": placed.state,
-                    "queue": rec.queue, "agent_id": placed.agent_id, "reason": "queue_removed_by_config",
-                    "data": {"config_version": version}, "schema_version": SCHEMA_VERSION,
-                }  # fmt: skip
-                if self._observe(placed.shard or 0, event):
-                    self._events.append(event)
-        for worker in self.ivr_workers:
-            await worker.call("reconfigure", center)
-        for i, shard in enumerate(self.shards):
-            await shard.call("reconfigure", center)
-            await self._rebuild_shard(i)
-        self.config_version = version
-        self.emit_site_event("config_applied", {"version": version})
-
-    # ================================================================== fencing and failover
-
-    async def _on_fenced(self, reason: str) -> None:
-        """We cannot prove our lease: reserve no agent and take no contact until we rejoin."""
-        self.emit_site_event("fenced", {"reason": reason})
-        for agent in self.agents.values():
-            agent.ready_before_fence = agent.state in (AgentState.READY.value,)
-            self._send(agent.shard, ("not_ready", agent.agent_id, "site_fenced"))
-
-    async def _on_rejoined(self, token: SessionToken) -> None:
-        self.emit_site_event("rejoined", {"lease_id": token.lease_id})
-        for agent_id, agent in list(self.agents.items()):
-            try:
-                claim = await self.ownership.claim(agent_id, token)
-            except CoordError:
-                continue
-            if not claim.acquired:  # another site took the agent while we were away
-                await self._call(agent.shard, ("logout", agent_id))
-                agent.stream.push(agent_id, "state", {"state": "logged_out",
-                                                      "reason_code": f"owned_by_{claim.owner}"})
-                self.agents.pop(agent_id, None)
-            elif agent.ready_before_fence:
-                self._send(agent.shard, ("ready", agent_id))
-
-    async def _watch_sites(self) -> None:
-        while True:
-            try:
-                async for event in watch_sessions(self.etcd, self.keys):
-                    if not event.up and event.site != self.site:
-                        self._spawn(self._site_down(event))
-            except CoordError as e:
-                log.warning("session watch broke (%s); re-watching", e)
-                await asyncio.sleep(0.5)
-
-    async def _site_down(self, event: SiteEvent) -> None:
-        detected = self.clock()
-        self.emit_site_event("site_down_detected", {"dead_site": event.site, "epoch": event.epoch})
-        try:
-            token = await asyncio.wait_for(self.session.wait_live(), 5.0)
-            won = await self.elections.try_adopt(event.site, token, dead_epoch=event.epoch)
-        except (CoordError, TimeoutError) as e:
-            log.warning("adoption election for %s failed: %s", event.site, e)
-            return
-        if not won:
-            return
-        report = await self.store.adopt(event.site, token)
-        taken = set(report.adopted)
-        mine = [s.contact for s in await self.store.list_by_owner(self.site) if s.contact.contact_id in taken]
-        now = self.clock()
-        adopted = 0
-        for contact in mine:
-            if contact.contact_id in self.contacts or contact.terminal:
-                continue
-            rec = ContactRecord(
-                contact.contact_id, contact.tenant, contact.channel, contact.ts,
-                data=dict(contact.data), priority=contact.priority, queue=contact.queue or None,
-                enqueued_at=contact.ts, origin_site=event.site,
-            )  # fmt: skip
-            if rec.queue is None or rec.queue not in self.center.queues:
-                rec.queue = self._first_queue_of(rec.tenant, rec.channel)
-            if rec.queue is None:
-                continue
-            self._attach(rec, now, reason=f"adopted_from:{event.site}")
-            adopted += 1
-        self.adopted_sites.append(event.site)
-        adopted_ts = self.clock()
-        failed_calls = await self._fail_live_calls_of(event.site, adopted_ts)
-        self.emit_site_event("adopted", {"dead_site": event.site, "contacts": adopted,
-                                         "failed_live_calls": failed_calls, "detected_ts": detected,
-                                         "adopted_ts": adopted_ts})
-
-    def _first_queue_of(self, tenant: str, channel: Channel) -> str | None:
-        for q in self.center.queues.values():
-            if q.tenant == tenant and q.channel == channel:
-                return q.id
-        return None
 
     def _gateway_of(self, cid: str) -> int:
         return hash(cid) % len(self.gateways)
@@ -1128,12 +663,3 @@ class SiteController:
             "agents_logged_in": len(self.agents), "contacts_in_progress": len(self.contacts),
             "errors": self.errors, "last_seq": self.last_seq,
         }  # fmt: skip
-
-
-def void(_: object) -> None:
-    """Drop a value (a callback that must return None spawns a task that is already tracked)."""
-
-
-def _fields(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
-

@@ -1,0 +1,72 @@
+"""What the site controller knows of the contacts it placed and the agents logged in here (soft
+state, rebuilt from etcd and the shards after a restart), and the values of its API."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from vcc.actors.records import ContactRecord
+from vcc.core.model import AgentState, Channel, ContactState
+
+TERMINAL = {ContactState.COMPLETED.value, ContactState.ABANDONED.value, ContactState.FAILED.value}
+
+
+@dataclass(slots=True)
+class PlacedContact:
+    record: ContactRecord
+    shard: int | None  # None while in the IVR or on its way to another site
+    state: str = ContactState.ARRIVED.value
+    agent_id: str | None = None
+    durable: bool = False
+    queued_at: float | None = None
+    connected_at: float | None = None
+
+
+@dataclass(slots=True)
+class LoggedInAgent:
+    agent_id: str
+    shard: int
+    stream: AgentStream
+    state: str = AgentState.NOT_READY.value
+    reason_code: str | None = None
+    ready_before_fence: bool = False
+
+
+@dataclass(eq=False)
+class AgentStream:
+    """One connected agent session stream (a desktop, or a pool of bot agents): what to push to it."""
+
+    updates: asyncio.Queue[tuple[str, str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    agents: set[str] = field(default_factory=set)
+
+    def push(self, agent_id: str, kind: str, payload: dict[str, Any]) -> None:
+        self.updates.put_nowait((agent_id, kind, payload))
+
+
+@dataclass(slots=True)
+class Submission:
+    contact_id: str
+    channel: Channel
+    entry_point: str
+    caller_id: str
+    data: dict[str, str]
+    patience_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Submitted:
+    contact_id: str
+    accepted: bool
+    site: str
+    error: str = ""
+
+
+def void(_: object) -> None:
+    """Drop a value (a callback that must return None spawns a task that is already tracked)."""
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+

@@ -1,0 +1,240 @@
+"""Failure handling of the site controller: fencing and rejoining, adopting a dead site's durable
+contacts (and recording its live calls as failed), taking back this site's own contacts after a
+controller restart, and new configuration versions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from vcc.actors import site_agents
+from vcc.actors.directory import TERMINAL
+from vcc.actors.records import ContactRecord
+from vcc.coord.election import SiteEvent, watch_sessions
+from vcc.coord.session import SessionToken
+from vcc.coord.store import DurableContact
+from vcc.core.events import SCHEMA_VERSION
+from vcc.core.model import AgentState, Channel, ContactState
+from vcc.errors import CoordError
+
+if TYPE_CHECKING:
+    from vcc.actors.controller import SiteController
+
+log = logging.getLogger("vcc.actors.controller")
+
+
+async def on_fenced(c: SiteController, reason: str) -> None:
+    """We cannot prove our lease: reserve no agent and take no contact until we rejoin."""
+    c.emit_site_event("fenced", {"reason": reason})
+    for agent in c.agents.values():
+        agent.ready_before_fence = agent.state in (AgentState.READY.value,)
+        c._send(agent.shard, ("not_ready", agent.agent_id, "site_fenced"))
+
+
+async def on_rejoined(c: SiteController, token: SessionToken) -> None:
+    c.emit_site_event("rejoined", {"lease_id": token.lease_id})
+    for agent_id, agent in list(c.agents.items()):
+        try:
+            claim = await c.ownership.claim(agent_id, token)
+        except CoordError:
+            continue
+        if not claim.acquired:  # another site took the agent while we were away
+            await c._call(agent.shard, ("logout", agent_id))
+            agent.stream.push(agent_id, "state", {"state": "logged_out",
+                                                  "reason_code": f"owned_by_{claim.owner}"})
+            c.agents.pop(agent_id, None)
+        elif agent.ready_before_fence:
+            c._send(agent.shard, ("ready", agent_id))
+
+
+async def watch_sites(c: SiteController) -> None:
+    while True:
+        try:
+            async for event in watch_sessions(c.etcd, c.keys):
+                if not event.up and event.site != c.site:
+                    c._spawn(site_down(c, event))
+        except CoordError as e:
+            log.warning("session watch broke (%s); re-watching", e)
+            await asyncio.sleep(0.5)
+
+
+async def site_down(c: SiteController, event: SiteEvent) -> None:
+    detected = c.clock()
+    c.emit_site_event("site_down_detected", {"dead_site": event.site, "epoch": event.epoch})
+    try:
+        token = await asyncio.wait_for(c.session.wait_live(), 5.0)
+        won = await c.elections.try_adopt(event.site, token, dead_epoch=event.epoch)
+    except (CoordError, TimeoutError) as e:
+        log.warning("adoption election for %s failed: %s", event.site, e)
+        return
+    if not won:
+        return
+    report = await c.store.adopt(event.site, token)
+    taken = set(report.adopted)
+    mine = [s.contact for s in await c.store.list_by_owner(c.site) if s.contact.contact_id in taken]
+    now = c.clock()
+    adopted = 0
+    for contact in mine:
+        if contact.contact_id in c.contacts or contact.terminal:
+            continue
+        rec = ContactRecord(
+            contact.contact_id, contact.tenant, contact.channel, contact.ts,
+            data=dict(contact.data), priority=contact.priority, queue=contact.queue or None,
+            enqueued_at=contact.ts, origin_site=event.site,
+        )  # fmt: skip
+        if rec.queue is None or rec.queue not in c.center.queues:
+            rec.queue = first_queue_of(c, rec.tenant, rec.channel)
+        if rec.queue is None:
+            continue
+        c._attach(rec, now, reason=f"adopted_from:{event.site}")
+        adopted += 1
+    c.adopted_sites.append(event.site)
+    adopted_ts = c.clock()
+    failed_calls = await fail_live_calls_of(c, event.site, adopted_ts)
+    c.emit_site_event("adopted", {"dead_site": event.site, "contacts": adopted,
+                                     "failed_live_calls": failed_calls, "detected_ts": detected,
+                                     "adopted_ts": adopted_ts})
+
+
+def first_queue_of(c: SiteController, tenant: str, channel: Channel) -> str | None:
+    for q in c.center.queues.values():
+        if q.tenant == tenant and q.channel == channel:
+            return q.id
+    return None
+
+
+async def publish_live_calls(c: SiteController) -> None:
+    """Keep ``sites/<site>/live`` (no lease) listing the voice calls anchored here, so that if
+    this site dies the adopter can record them as failed: their media died with it."""
+    live = {cid: p for cid, p in c.contacts.items() if p.record.channel == Channel.VOICE}
+    if frozenset(live) == c._published_live or c.fenced:
+        return
+    body = json.dumps([{"contact_id": cid, "tenant": p.record.tenant, "queue": p.record.queue,
+                        "state": p.state, "agent_id": p.agent_id} for cid, p in live.items()])
+    try:
+        await c.etcd.put(c.keys.site_live_calls(c.site), body.encode())
+        c._published_live = frozenset(live)
+    except CoordError as e:
+        log.warning("publishing live calls failed: %s", e)
+
+
+async def fail_live_calls_of(c: SiteController, dead_site: str, now: float) -> int:
+    """The adopter's duty: the dead site's live voice calls ended with it; record them failed."""
+    kv = await c.etcd.get(c.keys.site_live_calls(dead_site))
+    if kv is None:
+        return 0
+    calls = json.loads(kv.value)
+    for call in calls:
+        c._events.append({
+            "kind": "contact", "ts": now, "contact_id": call["contact_id"], "tenant": call["tenant"],
+            "channel": Channel.VOICE.value, "state": ContactState.FAILED.value, "prev_state": call["state"],
+            "queue": call["queue"], "agent_id": call["agent_id"], "reason": f"site_lost:{dead_site}",
+            "data": {"failed_by": c.site}, "schema_version": SCHEMA_VERSION, "site": c.site,
+        })  # fmt: skip
+    await c.etcd.delete(c.keys.site_live_calls(dead_site))
+    c._events_wake.set()
+    return len(calls)
+
+
+async def recover_own_contacts(c: SiteController) -> None:
+    """A controller (re)starting takes back the durable contacts etcd says this site owns: after
+    a controller crash they are still in etcd but no longer in its directory. The shards are
+    reset first so nothing is held twice."""
+    stored = [s.contact for s in await c.store.list_by_owner(c.site, include_terminal=True)]
+    await repair_log(c, [c for c in stored if c.terminal])
+    owned = [c for c in stored if not c.terminal]
+    if not owned:
+        return
+    for shard in c.shards:
+        await shard.call("reconfigure", c.center)
+    now = c.clock()
+    for contact in owned:
+        rec = ContactRecord(
+            contact.contact_id, contact.tenant, contact.channel, contact.ts, data=dict(contact.data),
+            priority=contact.priority, queue=contact.queue or first_queue_of(c, contact.tenant, contact.channel),
+            enqueued_at=contact.ts, origin_site=c.site,
+        )  # fmt: skip
+        if rec.queue is not None and rec.queue in c.center.queues:
+            c._attach(rec, now, reason="controller_restarted")
+    c.emit_site_event("recovered", {"contacts": len(owned)})
+
+
+async def repair_log(c: SiteController, ended: list[DurableContact]) -> None:
+    """An end is recorded in etcd before it is logged (so it is never logged twice); a crash in
+    between leaves it unlogged. A starting controller logs each such end once."""
+    if not ended:
+        return
+    logged: set[str] = set()
+    seq = 1
+    while True:
+        batch = await c.sink.call("read", seq, 10_000)
+        for e in batch:
+            if e.get("kind") == "contact" and e.get("state") in TERMINAL:
+                logged.add(e["contact_id"])
+        if len(batch) < 10_000:
+            break
+        seq = batch[-1]["seq"] + 1
+    now = c.clock()
+    for gone in ended:
+        if gone.contact_id in logged:
+            continue
+        c._events.append({
+            "kind": "contact", "ts": now, "contact_id": gone.contact_id, "tenant": gone.tenant,
+            "channel": gone.channel.value, "state": gone.state.value, "prev_state": None, "queue": gone.queue,
+            "agent_id": None, "reason": "recovered_after_crash", "data": {}, "schema_version": SCHEMA_VERSION,
+            "site": c.site,
+        })  # fmt: skip
+    c._events_wake.set()
+
+
+async def watch_config(c: SiteController) -> None:
+    if c.compile_config is None:
+        return
+    while True:
+        try:
+            async for version in c.config_store.watch(after=c.config_version):
+                await reconfigure(c, version.version, version.yaml_text)
+        except CoordError as e:
+            log.warning("config watch broke (%s); re-watching", e)
+            await asyncio.sleep(0.5)
+
+
+async def reconfigure(c: SiteController, version: int, yaml_text: str) -> None:
+    """Run on a new config version without a restart: flows, queues, agents, entry points.
+    Shards get a router for the new center and are rebuilt from the directory; agents that are
+    gone from the config are logged out; a contact whose queue is gone fails with a reason."""
+    assert c.compile_config is not None
+    if version <= c.config_version:
+        return
+    try:
+        center, check = c.compile_config(yaml_text)
+    except Exception as e:  # validated by `vcc config apply`; a bad version must not stop the site
+        log.error("config version %d cannot be used here: %s", version, e)
+        c.emit_site_event("config_rejected", {"version": version, "error": str(e)[:500]})
+        return
+    c.center, c.verify_password = center, check
+    for agent_id in [a for a in c.agents if a not in center.agents]:
+        agent = c.agents[agent_id]
+        agent.stream.push(agent_id, "state", {"state": "logged_out", "reason_code": "removed_from_config"})
+        await site_agents.forget_agent(c, agent_id)
+    now = c.clock()
+    for placed in list(c.contacts.values()):
+        rec = placed.record
+        if rec.queue is not None and rec.queue not in center.queues and placed.state not in TERMINAL:
+            event = {
+                "kind": "contact", "ts": now, "contact_id": rec.id, "tenant": rec.tenant,
+                "channel": rec.channel.value, "state": ContactState.FAILED.value, "prev_state": placed.state,
+                "queue": rec.queue, "agent_id": placed.agent_id, "reason": "queue_removed_by_config",
+                "data": {"config_version": version}, "schema_version": SCHEMA_VERSION,
+            }  # fmt: skip
+            if c._observe(placed.shard or 0, event):
+                c._events.append(event)
+    for worker in c.ivr_workers:
+        await worker.call("reconfigure", center)
+    for i, shard in enumerate(c.shards):
+        await shard.call("reconfigure", center)
+        await c._rebuild_shard(i)
+    c.config_version = version
+    c.emit_site_event("config_applied", {"version": version})
