@@ -1,0 +1,36 @@
+"""The site bench runs end to end: a real one-site cluster (etcd, Ray, the site's actors), bot agents
+and customers through the public API, and the in-process baseline; its JSON report has the figures
+the README quotes, and every contact it counted completed exactly once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.cluster_files import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_site_bench_smoke() -> None:
+    cmd = [sys.executable, str(ROOT / "bench" / "site.py"), "--duration", "3", "--shards", "1", "--json",
+           "--warmup", "1", "--agents", "20", "--port-base", "24500"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert {"runs", "target_contacts_per_s", "best_contacts_per_s", "meets_target", "workload"} <= set(report)
+    (run,) = report["runs"]
+    assert run["shards"] == 1
+    for mode in ("ray", "inprocess"):
+        r = run[mode]
+        assert {"contacts_per_s", "latency_ms", "site_cpu", "site_cpu_ms_per_contact", "exactly_once"} <= set(r)
+        assert r["completed_in_window"] > 0, r
+        assert r["site_cpu"]["cpu_s"] > 0
+        assert r["latency_ms"]["p50"] <= r["latency_ms"]["p99"]
+        check = r["exactly_once"]
+        assert check["accepted"] > 0 and check["missing"] == 0 and check["completed_twice"] == 0, check
+    assert "controller" in run["ray"]["site_cpu"]["by_role_s"]
+    assert run["ray_over_inprocess"] > 0
