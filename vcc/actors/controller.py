@@ -288,8 +288,9 @@ class SiteController:
 
     def _attach(self, rec: ContactRecord, now: float, *, reason: str) -> None:
         shard = site_balance.pick_shard(self, rec.queue)
+        # the wait counts from the contact's first queue, wherever that was (the screen pop shows it)
         self.contacts[rec.id] = PlacedContact(rec, shard, ContactState.QUEUED.value,
-                                              durable=rec.channel in DURABLE_CHANNELS)
+                                              durable=rec.channel in DURABLE_CHANNELS, queued_at=rec.enqueued_at)
         self._send(shard, ("attach", rec, reason))
         if rec.patience_s > 0:
             heapq.heappush(self._patience, (now + rec.patience_s, rec.id))

@@ -33,6 +33,7 @@ class BotStats:
     in_hand: Counter[str] = field(default_factory=Counter)  # agent -> contacts held right now
     max_in_hand: Counter[str] = field(default_factory=Counter)
     handled_ids: list[str] = field(default_factory=list)
+    waited_s: dict[str, float] = field(default_factory=dict)  # contact -> wait shown in the offer
 
 
 class BotAgentPool:
@@ -115,6 +116,7 @@ class BotAgentPool:
                         fut.set_result(update.result)
                 elif which == "offer":
                     self.stats.offers += 1
+                    self.stats.waited_s[update.offer.contact_id] = update.offer.waited_s
                     self._spawn(self._handle(update.agent_id, update.offer))
                 elif which == "rescinded":
                     self.stats.rescinded += 1

@@ -1,0 +1,81 @@
+"""Global balancing between two sites: the tenant's agents are all logged in at site X; contacts
+submitted at site Y, where nobody can serve them, are offered to X over gRPC and served there, keeping
+their arrival time; the event logs show each contact's move and its one completion."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.site_harness import ROOT, InProcessSite, dev_agents
+from tests.integration.test_site_inprocess import wait_for
+from vcc.client.bots import BotAgentPool
+from vcc.client.contacts import SiteClient, submission
+from vcc.coord.etcd_server import EtcdCluster, free_ports
+from vcc.coord.keys import CoordKeys
+from vcc.proto.v1 import site_pb2 as pb
+
+pytestmark = pytest.mark.integration
+
+
+def two_site_file(tmp_path: Path) -> Path:
+    raw = yaml.safe_load((ROOT / "cluster/dev.yaml").read_text())
+    raw["sites"] = [
+        {"id": "X", "name": "X", "region": "eu", "port_base": 25000},
+        {"id": "Y", "name": "Y", "region": "us", "port_base": 26500},
+    ]
+    for tenant in raw["tenants"]:
+        tenant["home_sites"] = ["X", "Y"]
+    for agent in raw["agents"]:
+        agent["home_site"] = "X"
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_contacts_go_where_the_agents_are(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
+    path = two_site_file(tmp_path)
+    px, py = free_ports(2)
+    peers = {"X": f"127.0.0.1:{px}", "Y": f"127.0.0.1:{py}"}
+
+    async def scenario() -> None:
+        x = await InProcessSite(path, "X", coord_keys.cluster, etcd.endpoint("a"), tmp_path / "x",
+                                peers=peers, grpc_port=px).start()
+        y = await InProcessSite(path, "Y", coord_keys.cluster, etcd.endpoint("b"), tmp_path / "y",
+                                peers=peers, grpc_port=py).start()
+        bots = BotAgentPool(x.address, dev_agents("dev-01", "dev-02", "dev-03", "dev-04"), handle_s=lambda ch: 0.1)
+        client = SiteClient(y.address)
+        try:
+            await bots.start()
+            await asyncio.sleep(1.0)  # both sites have published their load at least twice
+            await bots.command("dev-03", not_ready=pb.NotReady(reason_code="lunch"))  # someone must wait
+            ids = [f"m{i}" for i in range(6)]
+            entries = [("chat", "demo-chat"), ("email", "help@demo.example"), ("sms", "+15555550001")]
+            results = await client.submit([submission(cid, *entries[i % 3], "+1") for i, cid in enumerate(ids)])
+            assert all(r.accepted and r.site == "Y" for r in results), results
+            await wait_for(lambda: set(ids) <= set(bots.stats.handled_ids), 20)
+        finally:
+            await bots.stop()
+            await client.close()
+            await x.stop()
+            await y.stop()
+        at_x = x.events()
+        at_y = y.events()
+        completed = Counter(e["contact_id"] for e in at_x + at_y if e.get("state") == "completed")
+        assert all(completed[cid] == 1 for cid in ids), completed
+        assert all(e["site"] == "X" for e in at_x if e.get("state") == "completed")
+        sent = {e["contact_id"] for e in at_y if e.get("reason") == "sent_to_site"}
+        received = {e["contact_id"]: e for e in at_x if (e.get("reason") or "").startswith("from_site:Y")}
+        assert set(ids) <= sent and set(ids) <= set(received)
+        # the wait an agent sees counts from the customer's arrival at Y, not from the move to X
+        arrived_y = {e["contact_id"]: e["ts"] for e in at_y if e.get("state") == "arrived"}
+        offered_x = {e["contact_id"]: e["ts"] for e in at_x if e.get("state") == "offered"}
+        for cid in ids:
+            assert bots.stats.waited_s[cid] == pytest.approx(offered_x[cid] - arrived_y[cid], abs=0.05)
+            assert bots.stats.waited_s[cid] > offered_x[cid] - received[cid]["ts"]
+
+    asyncio.run(scenario())
