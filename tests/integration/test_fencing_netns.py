@@ -212,6 +212,8 @@ def test_site_b_partitioned_fences_and_rejoins(tmp_path: Path) -> None:
             if config is not None:
                 for s in config.sites:
                     shutil.rmtree(s.temp_dir, ignore_errors=True)
+                    with contextlib.suppress(OSError):
+                        Path(s.temp_dir).parent.rmdir()  # the cluster's own dir, once empty
     assert not strays, f"processes left in the lab after vcc down: {strays}"
     assert not leftovers, leftovers
 
