@@ -21,7 +21,7 @@ from vcc.client.bots import BotAgentPool
 from vcc.client.contacts import SiteClient, submission
 from vcc.config import load_config
 from vcc.runtime import launcher
-from vcc.runtime.eventlog import EventLog
+from vcc.runtime.eventlog import read_log
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +29,10 @@ DURABLE = ("chat", "email", "sms")
 
 
 def all_events(run_dir: Path) -> list[dict[str, Any]]:
+    """Every site's events, read-only (the sinks may still be writing)."""
     events: list[dict[str, Any]] = []
     for d in sorted((run_dir / "sites").glob("*/events")):
-        log = EventLog(d)
-        events += list(log.read())
-        log.close()
+        events += list(read_log(d))
     return events
 
 

@@ -516,17 +516,23 @@ class SiteController:
             log.warning("durable update of %s failed: %s", rec.id, e)
 
     async def _complete_durable(self, cid: str, event: dict[str, Any]) -> None:
-        """Record the end in etcd, then log it. While etcd cannot be reached the end stays unlogged:
-        if this site dies meanwhile, the adopter serves the contact and logs its one end."""
+        """Record the end in etcd under this site's session, then log it. While etcd cannot be
+        reached (or this site is fenced) the end stays unlogged: if the site dies meanwhile, the
+        adopter serves the contact and logs its one end. If another site adopted the contact while
+        this one was cut off, the adopter's completion is the one that counts: this site logs only
+        that the contact was served elsewhere."""
         delay = 0.1
         while True:
             try:
-                await self.store.complete(cid)
+                recorded = await self.store.complete(cid, self.session.token)
                 break
-            except CoordError as e:
+            except CoordError as e:  # FencedError included: wait until this site proves its lease
                 log.warning("recording the end of durable contact %s failed (%s); retrying", cid, e)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+        if not recorded:
+            event = {**event, "state": event["prev_state"] or ContactState.CONNECTED.value,
+                     "reason": "served_elsewhere", "data": {"ended_here_as": event["state"]}}
         self._events.append(event)
         self._events_wake.set()
 

@@ -178,10 +178,14 @@ class ContactStore:
 
     async def complete(self, contact_id: str, token: SessionToken | None = None) -> bool:
         """Mark the contact completed. True for exactly one caller; False if it was already in a
-        terminal state (or is unknown, e.g. completed long ago and purged)."""
+        terminal state (or is unknown, e.g. completed long ago and purged), or if ``token``'s site no
+        longer owns it (another site adopted it while this one was cut off: the adopter's
+        completion is the one that counts)."""
         while True:
             stored = await self.get(contact_id)
             if stored is None or stored.contact.terminal:
+                return False
+            if token is not None and stored.contact.owner_site != token.site:
                 return False
             if await self.set_state(stored, ContactState.COMPLETED, token) is not None:
                 return True

@@ -46,7 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from pyroute2 import IPRoute  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from pyroute2 import IPRoute
 
 from vcc.errors import VccError
 

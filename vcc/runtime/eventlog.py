@@ -115,3 +115,14 @@ class EventLog:
             written = os.write(self._fd, data)
             data = data[written:]
         os.fsync(self._fd)
+
+
+def read_log(directory: Path) -> Iterator[dict[str, Any]]:
+    """Every complete event in a site's log, read-only: safe while the sink is still writing (opening
+    an :class:`EventLog` would cut what it takes for a torn tail)."""
+    for path in sorted(directory.glob("events-*.jsonl")):
+        with open(path, "rb") as f:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break
+                yield json.loads(raw)
