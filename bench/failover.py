@@ -33,6 +33,7 @@ import itertools
 import json
 import random
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -53,6 +54,7 @@ from vcc.client.bots import BotAgentPool  # noqa: E402
 from vcc.client.contacts import SiteClient, submission  # noqa: E402
 from vcc.config import ClusterConfig, load_config  # noqa: E402
 from vcc.config.credentials import MIN_ITERATIONS, hash_password  # noqa: E402
+from vcc.config.sites import PORT_OFFSETS, PORT_SPAN  # noqa: E402
 from vcc.proto.v1 import site_pb2 as pb  # noqa: E402
 from vcc.runtime import launcher  # noqa: E402
 
@@ -77,6 +79,24 @@ def write_cluster(work: Path, port_base: int) -> Path:
         agent["password_hash"] = hash_password(password(agent["id"]), iterations=MIN_ITERATIONS)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_base(start: int, sites: int) -> int:
+    """The first port base at or above ``start`` (in steps of 1000, below Linux's ephemeral range)
+    where ``sites`` sites (one per 1000 ports) find every port free: other clusters share this machine."""
+    for base in range(start, 32768 - PORT_SPAN - 1000 * (sites - 1), 1000):
+        if all(port_free(base + 1000 * i + offset) for i in range(sites) for offset in PORT_OFFSETS.values()):
+            return base
+    raise RuntimeError(f"no free ports for {sites} site(s) from {start} up")
 
 
 class LogTail:
@@ -187,6 +207,8 @@ class Bench:
         self.rng = random.Random(args.seed)
         self.ids = itertools.count(1)
         self.t_kill = 0.0
+        self.kill_times: list[float] = []  # seconds after the start
+        self.started = time.time()
 
     def handle_s(self, channel: str) -> float:
         return self.rng.uniform(0.2, 2 * self.args.handle_s - 0.2) if self.args.handle_s > 0.2 else self.args.handle_s
@@ -289,6 +311,7 @@ class Bench:
         self.poll_events()
         seen = len(self.events)
         self.t_kill = t_kill = time.time()
+        self.kill_times.append(t_kill - self.started)
         launcher.kill_site(self.run_dir, site)
         relogin = asyncio.ensure_future(self.relogin(site, 30.0))
         tenants = {t for t, homes in self.tenant_homes.items() if site in homes}
@@ -369,31 +392,51 @@ class Bench:
             await p.stop(logout=False)
         for c in self.clients.values():
             await c.close()
+        completed_at: dict[str, float] = {}
+        check = self.check(completed_at)
         for kill in kills:
             ids, t_kill = kill.pop("_adopted_ids"), kill.pop("_t_kill")
-            ends = [self.load.done[c][0] for c in ids if c in self.load.done]
-            kill["adopted_all_completed_s"] = (round(max(ends) - t_kill, 3) if ids and len(ends) == len(ids)
-                                               else None)
-        return {"kills": kills, "exactly_once": self.check()}
+            ends = [completed_at[c] for c in ids if c in completed_at]  # from the logs: the adopter's end
+            kill["adopted_all_completed_s"] = round(max(ends) - t_kill, 3) if ends else None
+            kill["adopted_never_completed"] = len(ids) - len(ends)
+        return {"kills": kills, "exactly_once": check}
 
-    def check(self) -> dict[str, Any]:
+    def check(self, completed_at: dict[str, float]) -> dict[str, Any]:
+        """Every accepted contact completed exactly once, from every site's event log (and, into
+        ``completed_at``, when each contact's last completion was logged)."""
         ends: Counter[str] = Counter()
         finals: Counter[str] = Counter()
         site_events: Counter[str] = Counter()
+        journeys: dict[str, list[str]] = {}  # contact -> "site:state(reason)", for the report's examples
         for e in all_events(self.run_dir):
             if e.get("kind") == "site":
                 site_events[e["event"]] += 1
+            if e.get("kind") == "contact":
+                journeys.setdefault(e["contact_id"], []).append(
+                    f"{e.get('site')}:{e['state']}" + (f"({e['reason']})" if e.get("reason") else ""))
             if e.get("kind") == "contact" and e.get("state") in ("completed", "abandoned", "failed"):
                 finals[e["state"]] += 1
                 if e["state"] == "completed":
                     ends[e["contact_id"]] += 1
+                    completed_at[e["contact_id"]] = e["ts"]
         accepted = set(self.load.accepted)
         missing = sorted(accepted - set(ends))
         twice = sorted(c for c in accepted if ends[c] > 1)
         return {"accepted": len(accepted), "completed_once": sum(1 for c in accepted if ends[c] == 1),
                 "missing": len(missing), "completed_twice": len(twice), "final_states": dict(finals),
-                "retried_at_another_site": self.load.retried, "examples": {"missing": missing[:5], "twice": twice[:5]},
+                "retried_at_another_site": self.load.retried,
+                "examples": {"missing": {c: self.story(c, journeys) for c in missing[:5]},
+                             "twice": {c: self.story(c, journeys) for c in twice[:5]}},
                 "refused": dict(self.load.refused.most_common(6)), "site_events": dict(site_events)}
+
+
+    def story(self, cid: str, journeys: dict[str, list[str]]) -> str:
+        a = self.load.accepted[cid]
+        done = self.load.done.get(cid)
+        bots = f"completed by a bot at {done[1]} +{done[0] - a.submitted:.1f} s" if done else "no bot completed it"
+        kills = [f"{k:.1f}" for k in self.kill_times]
+        return (f"accepted by {a.site} at +{a.submitted - self.started:.1f} s (kills at {kills}); {bots}; "
+                f"events: {' '.join(journeys.get(cid, [])) or 'none'}")
 
 
 # ====================================================================== main
@@ -423,16 +466,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--before-kill-s", type=float, default=3.0, help="seconds of load before each kill")
     ap.add_argument("--down-s", type=float, default=2.0, help="seconds the site stays down after adoption")
     ap.add_argument("--drain-s", type=float, default=60.0, help="most seconds to let the last contacts finish")
-    ap.add_argument("--port-base", type=int, default=12000, help="site A's ports; B +1000, C +2000")
+    ap.add_argument("--port-base", type=int, default=12000,
+                    help="site A's ports; B +1000, C +2000 (a range in use is skipped)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (cluster file, logs, events)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="vcc-bench-failover-"))
-    config_path = write_cluster(work, args.port_base)
+    config_path = write_cluster(work, free_port_base(args.port_base, sites=3))
     config = load_config(config_path)
     run_dir = work / "run"
-    say(f"starting {config.name}: sites {', '.join(s.id for s in config.sites)} from port {args.port_base}")
+    say(f"starting {config.name}: sites {', '.join(s.id for s in config.sites)} from port {config.sites[0].port_base}")
     t0 = time.monotonic()
     try:
         launcher.up(config, config_path, run_dir, log=lambda m: say(f"  up: {m}"))

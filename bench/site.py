@@ -3,20 +3,28 @@
 For each shard count a fresh one-site cluster is started with the ``vcc up`` machinery (an etcd
 member, a Ray head, the site's detached actors) from a cluster file written here: one tenant open
 24/7 with a voice queue behind a short IVR flow (play a greeting, a one-key menu, route) and chat,
-e-mail and SMS queues; ``--agents`` agents with large capacity (voice 1, the other channels 20) as
-bot agents that accept every offer at once and complete it after ``--handle-s`` (default 0 s, so
-the pipeline is measured, not the agents). Submitter tasks send batches of ``--batch`` contacts per
-``SubmitContacts`` call, keeping at most ``--inflight`` contacts submitted and not yet completed
-(closed loop: the site runs flat out), or at a fixed ``--rate`` (open loop). After ``--warmup`` s,
-for ``--duration`` s it counts contacts completed (seen by the bot agents), the time from submit to
-completed, and the CPU seconds the site's processes used (the Ray head's process tree and the etcd
-member, from /proc). Then it stops submitting, lets every contact finish, and checks from the
-site's event log that each accepted contact completed exactly once.
+e-mail and SMS queues; ``--agents`` bot agents (``--voice-share`` of them take calls only, the others
+chat, e-mail and SMS, 20 of each at once, the most allowed) that accept every offer at once and
+complete it after ``--handle-s`` (default 0 s: the pipeline is measured, not the agents).
+Submitter tasks send batches of ``--batch`` contacts per ``SubmitContacts`` call, keeping at most
+``--inflight`` contacts submitted and not yet completed (closed loop: the site runs flat out), or at
+a fixed ``--rate`` (open loop). After ``--warmup`` s, for ``--duration`` s it counts contacts
+completed (seen by the bot agents), the time from submit to completed, and the CPU seconds the
+site's processes used (the Ray head's process tree and the etcd member, from /proc). Then it stops
+submitting, lets every contact finish, and checks from the site's event log that each accepted
+contact completed exactly once.
+
+Beside the rate, per contact: the site's CPU by process role (controller, ACD shards, IVR worker,
+gateway, event sink, etcd, Ray's own), the bench driver's CPU, the CPU of the controller's busiest
+thread (its event loop), how busy the whole machine was (other people's work shares it), and two
+estimates drawn from the CPU per contact: what one controller event loop could carry with a core of
+its own, and what the machine could carry if it ran only this site and its driver.
 
 Baseline, in the same run: the same driver and workload against the in-process site harness
 (``tests/integration/site_harness.py``: the same controller, shards, IVR worker and gateway as plain
 objects in ONE process behind the same gRPC API, with its own etcd member). The ratio Ray site /
-in-process site shows what the actor boundaries cost.
+in-process site shows what the actor boundaries cost. The in-process site runs at the niceness Ray
+gives its workers (15 unless ``--ray-niceness``), so that both lose alike to other work on the machine.
 
     .venv/bin/python bench/site.py [--shards 1,2,4] [--duration 10] [--json] [--profile] [--no-baseline]
 
@@ -37,6 +45,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -78,9 +87,14 @@ RAY_DEFAULT_NICENESS = 15  # Ray starts its workers (every site actor) at this n
 # ====================================================================== the bench cluster file
 
 
-def write_cluster(directory: Path, *, shards: int, agents: int, port_base: int, ivr_workers: int = 1) -> Path:
-    """A one-site cluster file for the bench; every agent's password is :data:`PASSWORD`, hashed
-    once with the fewest iterations allowed (a login costs ~0.05 s of CPU instead of ~0.3 s)."""
+def write_cluster(directory: Path, *, shards: int, agents: int, port_base: int, ivr_workers: int = 1,
+                  voice_agents: int | None = None) -> Path:
+    """A one-site cluster file for the bench: ``voice_agents`` agents (default half) take calls only,
+    the others chat, e-mail and SMS, as many at once as allowed (an agent who holds a chat takes no
+    call). Every agent's password is :data:`PASSWORD`, hashed once with the fewest iterations
+    allowed (a login costs ~0.05 s of CPU instead of ~0.3 s)."""
+    voice = agents // 2 if voice_agents is None else voice_agents
+    digital = {"chat": MAX_CAPACITY, "email": MAX_CAPACITY, "sms": MAX_CAPACITY}
     tag = uuid.uuid4().hex[:6]
     pw_hash = hash_password(PASSWORD, iterations=MIN_ITERATIONS)
     raw: dict[str, Any] = {
@@ -116,7 +130,7 @@ def write_cluster(directory: Path, *, shards: int, agents: int, port_base: int, 
         }],
         "agents": [{
             "id": f"bot-{i:04d}", "name": f"Bot {i}", "home_site": SITE, "pool": "dedicated", "tenants": [TENANT],
-            "capacity": {"voice": 1, "chat": MAX_CAPACITY, "email": MAX_CAPACITY, "sms": MAX_CAPACITY},
+            "capacity": {"voice": 1} if i < voice else digital,
             "password_hash": pw_hash,
         } for i in range(agents)],
     }  # fmt: skip
@@ -128,10 +142,11 @@ def write_cluster(directory: Path, *, shards: int, agents: int, port_base: int, 
 # ====================================================================== CPU from /proc
 
 
-def proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of ``pid`` (None once it is gone)."""
+def proc_cpu_s(pid: int, thread: int | None = None) -> float | None:
+    """User + system CPU seconds of process ``pid`` or of one of its threads (None once gone)."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15 of stat)
@@ -195,7 +210,7 @@ class CpuSnapshot:
             if role in THREADED_ROLES:
                 with contextlib.suppress(OSError):
                     for task in os.listdir(f"/proc/{pid}/task"):
-                        used = proc_cpu_s(int(task))
+                        used = proc_cpu_s(pid, int(task))
                         if used is not None:
                             threads[int(task)] = used
         return cls(time.monotonic(), out, threads, machine_busy_s())
@@ -239,7 +254,9 @@ def read_events(directory: Path) -> Iterator[dict[str, Any]]:
 def check_exactly_once(directory: Path, accepted: set[str]) -> dict[str, Any]:
     ends: Counter[str] = Counter()
     final: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     for e in read_events(directory):
+        kinds[e.get("kind", "?")] += 1
         if e.get("kind") == "contact" and e.get("state") in ("completed", "abandoned", "failed"):
             final[e["state"]] += 1
             if e["state"] == "completed":
@@ -248,6 +265,7 @@ def check_exactly_once(directory: Path, accepted: set[str]) -> dict[str, Any]:
     twice = sorted(c for c, n in ends.items() if n > 1)
     return {"accepted": len(accepted), "completed": sum(1 for c in accepted if c in ends),
             "missing": len(missing), "completed_twice": len(twice), "final_states": dict(final),
+            "events_per_completed": {k: round(n / max(1, len(ends)), 2) for k, n in kinds.items()},
             "examples": {"missing": missing[:5], "twice": twice[:5]}}
 
 
@@ -294,8 +312,8 @@ def channel_cycle(mix: dict[str, int]) -> Iterator[str]:
 
 
 async def submitter(client: SiteClient, flow: Flow, ids: Iterator[str], channels: Iterator[str],
-                    args: argparse.Namespace, stop: asyncio.Event, interval_s: float) -> None:
-    next_at = time.monotonic()
+                    args: argparse.Namespace, stop: asyncio.Event, interval_s: float, offset: float) -> None:
+    next_at = time.monotonic() + interval_s * offset  # submitters staggered: a smooth open-loop load
     while not stop.is_set():
         if interval_s > 0:  # open loop: a batch every interval_s
             next_at += interval_s
@@ -361,7 +379,8 @@ async def drive(address: str, agent_ids: list[str], args: argparse.Namespace, si
     clients = [SiteClient(address) for _ in range(args.submitters)]
     stop = asyncio.Event()
     interval_s = args.batch * args.submitters / args.rate if args.rate > 0 else 0.0
-    tasks = [asyncio.ensure_future(submitter(c, flow, ids, channels, args, stop, interval_s)) for c in clients]
+    tasks = [asyncio.ensure_future(submitter(c, flow, ids, channels, args, stop, interval_s, k / len(clients)))
+             for k, c in enumerate(clients)]
     profilers: list[tuple[str, int, subprocess.Popen[bytes], Path]] = []
     try:
         await asyncio.sleep(args.warmup)
@@ -395,27 +414,43 @@ async def drive(address: str, agent_ids: list[str], args: argparse.Namespace, si
     latencies = [done - flow.sent[cid] for cid, done in window if cid in flow.sent]
     site_cpu = cpu_between(cpu0, cpu1)
     n = len(window)
+    wall = t1 - t0
+    loop_ms = sum(site_cpu["by_role_s"].get(r, 0.0) for r in THREADED_ROLES) * 1000 / n if n else 0.0
+    site_ms = site_cpu["cpu_s"] * 1000 / n if n else 0.0
+    driver_ms = (driver1 - driver0) * 1000 / n if n else 0.0
     return {
         "agents": len(agent_ids),
         "bot_login_s": round(login_s, 2),
-        "window_s": round(t1 - t0, 3),
+        "window_s": round(wall, 3),
         "completed_in_window": n,
-        "contacts_per_s": round(n / (t1 - t0), 1),
+        "contacts_per_s": round(n / wall, 1),
         "submitted_per_s": round((calls1 - calls0) * args.batch / (t1 - t0), 1),
         "latency_ms": {"p50": round(pct(latencies, 0.50) * 1000, 1), "p99": round(pct(latencies, 0.99) * 1000, 1),
                        "max": round(max(latencies, default=0.0) * 1000, 1)},
         "submit_call_ms_p50": round(pct(flow.submit_call_s, 0.5) * 1000, 1),
         "inflight_at_end": inflight_at_end,
         "site_cpu": site_cpu,
-        "site_cpu_ms_per_contact": round(site_cpu["cpu_s"] * 1000 / n, 2) if n else None,
+        "site_cpu_ms_per_contact": round(site_ms, 2) if n else None,
+        "controller_cpu_ms_per_contact": round(loop_ms, 2) if n else None,
+        "driver_cpu_ms_per_contact": round(driver_ms, 2) if n else None,
+        # Estimates from the CPU per contact, not measurements: what one event loop with a core of its
+        # own could carry, and what the whole machine could if it ran nothing but this site and driver.
+        "ceiling_controller_loop_per_s": round(1000 / loop_ms) if loop_ms else None,
+        "ceiling_machine_per_s": round(1000 * (os.cpu_count() or 1) / (site_ms + driver_ms)) if n else None,
         "driver_cpu_cores": round((driver1 - driver0) / (t1 - t0), 3),
         "controller_niceness": sorted(n for n in actor_nice if n is not None),
         "refused": dict(flow.refused.most_common(5)),
-        "bot_errors": dict(bot_errors.most_common(5)),
+        "bot_errors_total": sum(bot_errors.values()),
+        "bot_errors": dict(Counter(_error_kind(e) for e in bot_errors.elements()).most_common(5)),
         "not_completed_after_drain": flow.inflight,
         "profiles": profiles,
         "_accepted": set(flow.sent),
     }
+
+
+def _error_kind(error: str) -> str:
+    """An error without the contact id in it, so errors of one kind count together."""
+    return re.sub(r"contact \S+", "contact <id>", error)
 
 
 # ====================================================================== profiling with py-spy
@@ -440,7 +475,7 @@ def start_profilers(pids: set[int], duration_s: float,
         if role in wanted:
             path = out_dir / f"{role}-{pid}.txt"
             cmd = [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(duration_s))), "--rate", "200",
-                   "--format", "raw", "--output", str(path), "--nonblocking"]
+                   "--format", "raw", "--output", str(path), "--nonblocking", "--gil"]
             log = path.with_suffix(".log").open("wb")
             out.append((role, pid, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), path))
     return out
@@ -495,11 +530,32 @@ def _frame_name(frame: str) -> str:
 # ====================================================================== one run: a Ray site
 
 
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_base(start: int, sites: int = 1) -> int:
+    """The first port base at or above ``start`` (in steps of 1000, below Linux's ephemeral range)
+    where ``sites`` sites (one per 1000 ports) find every port free: other clusters share this machine."""
+    from vcc.config.sites import PORT_OFFSETS, PORT_SPAN
+
+    for base in range(start, 32768 - PORT_SPAN - 1000 * (sites - 1), 1000):
+        if all(port_free(base + 1000 * i + offset) for i in range(sites) for offset in PORT_OFFSETS.values()):
+            return base
+    raise RuntimeError(f"no free ports for {sites} site(s) from {start} up")
+
+
 def run_ray_site(shards: int, args: argparse.Namespace, port_base: int, work: Path) -> dict[str, Any]:
     from vcc.runtime import launcher, procs
 
+    port_base = free_port_base(port_base)
     cluster_path = write_cluster(work, shards=shards, agents=args.agents, port_base=port_base,
-                                 ivr_workers=args.ivr_workers)
+                                 ivr_workers=args.ivr_workers, voice_agents=round(args.agents * args.voice_share))
     if args.ray_niceness is not None:  # read by the raylet from the environment `ray start` inherits
         os.environ["RAY_worker_niceness"] = str(args.ray_niceness)  # noqa: SIM112 (Ray's spelling)
     config = load_config(cluster_path)
@@ -533,7 +589,8 @@ def run_ray_site(shards: int, args: argparse.Namespace, port_base: int, work: Pa
 def run_inprocess_site(shards: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from vcc.coord.etcd_server import EtcdMemberSpec, EtcdTuning, free_ports, start_cluster, stop
 
-    cluster_path = write_cluster(work, shards=shards, agents=args.agents, port_base=20000)
+    cluster_path = write_cluster(work, shards=shards, agents=args.agents, port_base=20000,
+                                 voice_agents=round(args.agents * args.voice_share))
     config = load_config(cluster_path)
     run_dir = work / f"run-inprocess-{shards}"
     client_port, peer_port, grpc_port = free_ports(3)
@@ -603,7 +660,8 @@ def brief(r: dict[str, Any]) -> str:
     return (f"{r['contacts_per_s']:>7,.0f} contacts/s   p50 {lat['p50']:>6.0f} ms  p99 {lat['p99']:>6.0f} ms   "
             f"site CPU {cpu['cores']:.2f} cores, {r['site_cpu_ms_per_contact'] or 0:.2f} ms/contact   "
             f"(hottest controller thread {cpu['controller_hottest_thread_cores']:.2f})   "
-            f"driver {r['driver_cpu_cores']:.2f} cores   machine busy {cpu['machine_busy_cores']:.2f} cores")
+            f"driver {r['driver_cpu_cores']:.2f} cores   machine busy {cpu['machine_busy_cores']:.2f} cores   "
+            f"ceilings: controller loop {r['ceiling_controller_loop_per_s']}/s, machine {r['ceiling_machine_per_s']}/s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -612,7 +670,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
     ap.add_argument("--drain-s", type=float, default=30.0, help="most seconds to let the last contacts finish")
-    ap.add_argument("--agents", type=int, default=100, help="bot agents (voice 1, chat/email/sms 20 each)")
+    ap.add_argument("--agents", type=int, default=100, help="bot agents")
+    ap.add_argument("--voice-share", type=float, default=0.5,
+                    help="share of the agents taking calls only; the others take chat/email/sms, 20 each")
     ap.add_argument("--bot-streams", type=int, default=2, help="AgentSession streams the bots share")
     ap.add_argument("--handle-s", type=float, default=0.0, help="seconds a bot holds a contact")
     ap.add_argument("--submitters", type=int, default=4, help="concurrent submitter tasks")
@@ -624,7 +684,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ray-niceness", type=int, default=None,
                     help="RAY_worker_niceness for the site's Ray head (Ray's default: 15); the in-process "
                          "baseline runs at the same niceness")
-    ap.add_argument("--port-base", type=int, default=29000, help="first site's ports (+1000 per run)")
+    ap.add_argument("--port-base", type=int, default=29000,
+                    help="first site's ports (+1000 per run; a block in use is skipped)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the in-process site baseline")
     ap.add_argument("--profile", action="store_true", help="sample the site's processes with py-spy")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (cluster files, logs, events)")
@@ -658,7 +719,8 @@ def main(argv: list[str] | None = None) -> int:
     best = max((r["ray"]["contacts_per_s"] for r in runs), default=0.0)
     report = {
         "bench": "site",
-        "workload": {"mix": args.mix, "agents": args.agents, "handle_s": args.handle_s, "batch": args.batch,
+        "workload": {"mix": args.mix, "agents": args.agents, "voice_share": args.voice_share,
+                     "handle_s": args.handle_s, "batch": args.batch,
                      "submitters": args.submitters, "inflight": args.inflight if args.rate <= 0 else None,
                      "rate": args.rate or None, "duration_s": args.duration, "warmup_s": args.warmup},
         "machine": {"cpus": os.cpu_count()},
