@@ -38,6 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -97,6 +98,24 @@ def free_port_base(start: int, sites: int) -> int:
         if all(port_free(base + 1000 * i + offset) for i in range(sites) for offset in PORT_OFFSETS.values()):
             return base
     raise RuntimeError(f"no free ports for {sites} site(s) from {start} up")
+
+
+def etcd_leader(client_url: str) -> str | None:
+    """The name of the etcd member that leads now, asked of the member at ``client_url`` (through
+    etcd's JSON gateway); None if it cannot tell."""
+
+    def post(path: str) -> dict[str, Any]:
+        request = urllib.request.Request(f"{client_url}{path}", data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=2.0) as reply:
+            body: dict[str, Any] = json.loads(reply.read())
+            return body
+
+    try:
+        leader = str(post("/v3/maintenance/status")["leader"])
+        members = post("/v3/cluster/member/list")["members"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return next((str(m.get("name")) for m in members if str(m.get("ID")) == leader), None)
 
 
 class LogTail:
@@ -308,6 +327,9 @@ class Bench:
     async def kill_one(self, site: str, home_pools: dict[str, TimedBots]) -> dict[str, Any]:
         await asyncio.sleep(self.args.before_kill_s)
         in_flight = sum(1 for cid, a in self.load.accepted.items() if a.site == site and cid not in self.load.done)
+        dead = next(s for s in self.config.sites if s.id == site)
+        survivor = next(s for s in self.config.sites if s.id != site)
+        leader = await asyncio.to_thread(etcd_leader, survivor.etcd_client_url)
         self.poll_events()
         seen = len(self.events)
         self.t_kill = t_kill = time.time()
@@ -333,8 +355,6 @@ class Bench:
             if news:
                 first_new = min(news) - t_kill
         pools, relogin_s = await relogin
-        adopted_ids = sorted({e["contact_id"] for e in self.events[seen:] if e.get("kind") == "contact"
-                              and str(e.get("reason") or "").startswith(f"adopted_from:{site}")})
         await asyncio.sleep(self.args.down_s)
         t_up = time.monotonic()
         await asyncio.to_thread(launcher.up, self.config, self.config_path, self.run_dir, sites=[site],
@@ -349,13 +369,16 @@ class Bench:
         return {
             "site": site,
             "in_flight_at_kill": in_flight,
+            # etcd renews every lease when a new leader takes over: killing the leader's site adds an
+            # election to the time its lease takes to run out
+            "etcd_leader_killed": leader == dead.etcd_member_name if leader else None,
             "detected_s": round(min(detected), 3) if detected else None,
             "adopted_s": round(adopted["data"]["adopted_ts"] - t_kill, 3) if adopted else None,
             "adopter": adopted["site"] if adopted else None,
             "adopted_contacts": adopted["data"]["contacts"] if adopted else 0,
             "first_new_contact_completed_s": round(first_new, 3) if first_new is not None else None,
             "agents_relogged_s": round(relogin_s, 3) if relogin_s is not None else None,
-            "_adopted_ids": adopted_ids,
+            "_seen": seen,
             "_t_kill": t_kill,
             "site_up_again_s": round(up_s, 1),
             "probe_completed_s": round(probe_s, 3),
@@ -394,11 +417,17 @@ class Bench:
             await c.close()
         completed_at: dict[str, float] = {}
         check = self.check(completed_at)
-        for kill in kills:
-            ids, t_kill = kill.pop("_adopted_ids"), kill.pop("_t_kill")
+        self.poll_events()
+        bounds = [k["_seen"] for k in kills] + [len(self.events)]
+        for i, kill in enumerate(kills):
+            t_kill, reason = kill.pop("_t_kill"), f"adopted_from:{kill['site']}"
+            ids = {e["contact_id"] for e in self.events[bounds[i]:bounds[i + 1]]
+                   if e.get("kind") == "contact" and e.get("reason") == reason}
             ends = [completed_at[c] for c in ids if c in completed_at]  # from the logs: the adopter's end
             kill["adopted_all_completed_s"] = round(max(ends) - t_kill, 3) if ends else None
             kill["adopted_never_completed"] = len(ids) - len(ends)
+        for kill in kills:
+            kill.pop("_seen")
         return {"kills": kills, "exactly_once": check}
 
     def check(self, completed_at: dict[str, float]) -> dict[str, Any]:
@@ -494,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = {name: spread([k[name] for k in kills]) for name in (
         "detected_s", "adopted_s", "first_new_contact_completed_s", "agents_relogged_s", "adopted_all_completed_s",
         "site_up_again_s")}
+    for killed, label in ((True, "leader"), (False, "follower")):  # see Bench.kill_one
+        summary[f"adopted_s_etcd_{label}_killed"] = spread([k["adopted_s"] for k in kills
+                                                             if k["etcd_leader_killed"] is killed])
     worst = summary["adopted_s"]["max"]
     check = result["exactly_once"]
     report = {
@@ -516,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"failover bench: {len(kills)} kills, {args.rate}/s durable contacts, "
           f"lease TTL {config.runtime.lease_ttl_s} s")
     for name, row in summary.items():
-        print(f"  kill -> {name.removesuffix('_s').replace('_', ' '):32} min {row['min']}  median {row['median']}  "
+        label = name.replace("_s_", "_").removesuffix("_s").replace("_", " ")
+        print(f"  kill -> {label:36} min {row['min']}  median {row['median']}  "
               f"max {row['max']}  (n={row['n']})")
     print(f"  exactly once: {check['completed_once']}/{check['accepted']} durable contacts completed once, "
           f"{check['missing']} missing, {check['completed_twice']} completed twice; site events {check['site_events']}")

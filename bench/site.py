@@ -252,19 +252,29 @@ def read_events(directory: Path) -> Iterator[dict[str, Any]]:
 
 
 def check_exactly_once(directory: Path, accepted: set[str]) -> dict[str, Any]:
+    """Each accepted contact completed exactly once, from the site's event log; for those that did
+    not, the last state they reached, and the site's own events (fenced, rejoined, ...)."""
     ends: Counter[str] = Counter()
     final: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
+    last_state: dict[str, str] = {}
+    site_events: list[str] = []
     for e in read_events(directory):
         kinds[e.get("kind", "?")] += 1
-        if e.get("kind") == "contact" and e.get("state") in ("completed", "abandoned", "failed"):
-            final[e["state"]] += 1
-            if e["state"] == "completed":
-                ends[e["contact_id"]] += 1
+        if e.get("kind") == "site":
+            site_events.append(f"{e['event']}@{e['ts']:.1f}")
+        if e.get("kind") == "contact":
+            last_state[e["contact_id"]] = e["state"]
+            if e.get("state") in ("completed", "abandoned", "failed"):
+                final[e["state"]] += 1
+                if e["state"] == "completed":
+                    ends[e["contact_id"]] += 1
     missing = sorted(accepted - set(ends))
     twice = sorted(c for c, n in ends.items() if n > 1)
     return {"accepted": len(accepted), "completed": sum(1 for c in accepted if c in ends),
             "missing": len(missing), "completed_twice": len(twice), "final_states": dict(final),
+            "missing_last_state": dict(Counter(last_state.get(c, "no event") for c in missing)),
+            "site_events": site_events[:20],
             "events_per_completed": {k: round(n / max(1, len(ends)), 2) for k, n in kinds.items()},
             "examples": {"missing": missing[:5], "twice": twice[:5]}}
 
@@ -493,11 +503,35 @@ def finish_profiler(proc: subprocess.Popen[bytes], path: Path) -> dict[str, Any]
     return summarize_profile(path.read_text())
 
 
+#: Where a sample's time goes, by the first rule that matches any frame of its stack: vcc's own
+#: areas by module (so renames inside a module do not matter), then the runtimes underneath.
+AREAS: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
+    ("etcd: durable contacts", lambda func, path: path == "vcc/coord/store.py"),
+    ("etcd: session, load, watches", lambda func, path: path.startswith("vcc/coord/")),
+    ("actor calls (Ray submit, await)", lambda func, path: path == "vcc/actors/ports.py" and "RayPort" in func),
+    ("event log", lambda func, path: path in ("vcc/actors/event_sink.py", "vcc/runtime/eventlog.py")),
+    ("IVR", lambda func, path: path == "vcc/actors/ivr_worker.py"),
+    ("shard step (router, events to dicts)", lambda func, path: path == "vcc/actors/shard.py"),
+    ("agent stream out", lambda func, path: path == "vcc/intersite/server.py" and func.split(".")[-1] in (
+        "AgentSession", "_update")),
+    ("agent commands in", lambda func, path: path == "vcc/intersite/server.py" and func.split(".")[-1] in (
+        "_read_commands", "_command")),
+    ("SubmitContacts", lambda func, path: path == "vcc/intersite/server.py" and "SubmitContacts" in func),
+    ("core logic (router, EWT, balancer)", lambda func, path: path.startswith("vcc/core/")),
+    ("controller logic", lambda func, path: path.startswith("vcc/")),
+    ("gRPC runtime (no vcc frame)", lambda func, path: "grpc" in path),
+    ("Ray runtime (no vcc frame)", lambda func, path: path.startswith("ray/")),
+    ("event loop, C-level callbacks (gRPC, Ray)", lambda func, path: path.startswith("asyncio/")),
+)
+
+
 def summarize_profile(raw: str, top: int = 12) -> dict[str, Any]:
-    """From py-spy's collapsed stacks: where samples end (self) and which of vcc's and grpc's
-    functions are on the stack (inclusive), as shares of all samples."""
+    """From py-spy's collapsed stacks (GIL-holding samples): time by area (:data:`AREAS`), where
+    samples end (self), and which of vcc's, gRPC's and Ray's functions are on the stack
+    (inclusive), as shares of all samples."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -505,25 +539,33 @@ def summarize_profile(raw: str, top: int = 12) -> dict[str, Any]:
             continue
         count = int(count_text)
         total += count
-        frames = [_frame_name(f) for f in stack.split(";")]
-        own[frames[-1]] += count
-        for name in set(frames):
-            if "vcc/" in name or "grpc" in name or "ray/" in name:
-                inclusive[name] += count
+        frames = [_frame(f) for f in stack.split(";")]
+        own[_frame_name(*frames[-1])] += count
+        for func, path in set(frames):
+            if path.startswith(("vcc/", "ray/")) or "grpc" in path:
+                inclusive[_frame_name(func, path)] += count
+        areas[next((area for area, rule in AREAS if any(rule(f, p) for f, p in frames)), "other")] += count
 
-    def share(c: Counter[str]) -> list[tuple[str, float]]:
-        return [(name, round(100 * n / total, 1)) for name, n in c.most_common(top)] if total else []
+    def share(c: Counter[str], n: int = top) -> list[tuple[str, float]]:
+        return [(name, round(100 * k / total, 1)) for name, k in c.most_common(n)] if total else []
 
-    return {"samples": total, "self_pct": share(own), "inclusive_pct": share(inclusive)}
+    return {"samples": total, "by_area_pct": share(areas, len(AREAS) + 1), "self_pct": share(own),
+            "inclusive_pct": share(inclusive)}
 
 
-def _frame_name(frame: str) -> str:
-    """``func (path/to/file.py:12)`` -> ``func (to/file.py)``."""
+def _frame(frame: str) -> tuple[str, str]:
+    """``func (/.../site-packages/grpc/aio/_call.py:12)`` -> ``("func", "grpc/aio/_call.py")``; vcc's
+    files relative to the repository, the standard library's to its folder."""
     func, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/"):
+    for marker in ("site-packages/", f"{ROOT}/", "/lib/python3.11/"):
         if marker in path:
             path = path.split(marker, 1)[1]
+            break
+    return func, path
+
+
+def _frame_name(func: str, path: str) -> str:
     return f"{func} ({path})"
 
 
