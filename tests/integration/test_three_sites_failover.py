@@ -11,6 +11,7 @@ import itertools
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,13 @@ def all_events(run_dir: Path) -> list[dict[str, Any]]:
     return events
 
 
-async def relogin(address: str, agents: list[tuple[str, str]], deadline_s: float) -> BotAgentPool:
-    """Agents of a dead site log in at another site: refused while the dead site's lease lives on."""
+async def relogin(address: str, agents: list[tuple[str, str]], deadline_s: float,
+                  handle: Callable[[str], float] = lambda ch: 0.3) -> BotAgentPool:
+    """Agents log in until all are in: refused at another site while a dead site's lease lives on,
+    or while their own site is fenced for a moment."""
     end = time.monotonic() + deadline_s
     while True:
-        pool = BotAgentPool(address, agents, handle_s=lambda ch: 0.3)
+        pool = BotAgentPool(address, agents, handle_s=handle)
         await pool.start()
         if len(pool.stats.logged_in) == len(agents) or time.monotonic() > end:
             return pool
@@ -81,8 +84,9 @@ def handle_s(channel: str) -> float:
 async def _scenario(config: Any, run_dir: Path) -> None:
     sites = {s.id: s.grpc_address for s in config.sites}
     agents_by_site = {s: [(a.id, f"demo-{a.id}") for a in config.agents if a.home_site == s] for s in sites}
-    pools = {s: BotAgentPool(addr, agents_by_site[s], handle_s=handle_s) for s, addr in sites.items()}
-    await asyncio.gather(*(p.start() for p in pools.values()))
+    # a site may fence for a moment while three clusters start on two cores: agents log in again
+    pools = dict(zip(sites, await asyncio.gather(*(relogin(addr, agents_by_site[s], 30.0, handle_s)
+                                                   for s, addr in sites.items())), strict=True))
     for s, p in pools.items():
         assert p.stats.logged_in == {a for a, _ in agents_by_site[s]}, p.stats.login_errors
     entries = [(e.address, e.channel.value) for t in config.tenants for e in t.entry_points
