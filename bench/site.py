@@ -359,6 +359,8 @@ async def submitter(client: SiteClient, flow: Flow, ids: Iterator[str], channels
             if not r.accepted:
                 flow.sent.pop(r.contact_id, None)
                 flow.refused[r.error[:60]] += 1
+        if not any(r.accepted for r in results):  # e.g. the site is fenced: retry a little later
+            await asyncio.sleep(0.05)
 
 
 def pct(values: list[float], q: float) -> float:
