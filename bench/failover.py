@@ -33,6 +33,7 @@ import itertools
 import json
 import random
 import shutil
+import signal
 import socket
 import statistics
 import sys
@@ -501,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work dir (cluster file, logs, events)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`, a CI stop: still stop the sites
     work = Path(tempfile.mkdtemp(prefix="vcc-bench-failover-"))
     config_path = write_cluster(work, free_port_base(args.port_base, sites=3))
     config = load_config(config_path)

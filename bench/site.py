@@ -742,6 +742,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_inprocess:
         args.shards = int(args.shards)
         return serve_inprocess(args)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`, a CI stop: still stop the site
     shard_counts = [int(s) for s in str(args.shards).split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="vcc-bench-site-"))
     runs: list[dict[str, Any]] = []
