@@ -73,5 +73,37 @@ def test_every_channel_completes_exactly_once(etcd: EtcdCluster, coord_keys: Coo
         queued = next(e for e in events if e["contact_id"] == "v2" and e["state"] == "queued")
         assert queued["queue"] == "demo-support"
         assert max(bots.stats.max_in_hand.values()) <= 3  # nobody beyond capacity (chat 3)
+        assert bots.stats.offers == bots.stats.accepted == 5, bots.stats  # each contact offered once
+        assert not bots.stats.errors, bots.stats.errors
+
+    asyncio.run(scenario())
+
+
+def test_agents_at_work_go_back_to_work_after_a_fence(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """A fence sets every agent not ready; when the site rejoins, those who were working (ready, or
+    busy with a contact) are ready again, so contacts queued meanwhile are served."""
+    from vcc.actors import site_failover
+
+    async def scenario() -> None:
+        site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
+                                   tmp_path).start()
+        bots = BotAgentPool(site.address, dev_agents("dev-01"), handle_s=lambda ch: 0.5)  # busy at the fence
+        client = SiteClient(site.address)
+        try:
+            await bots.start()
+            await client.submit([submission("busy1", "chat", "demo-chat", "+1")])
+            await wait_for(lambda: bots.stats.accepted >= 1)  # one agent is busy with a chat
+            await site_failover.on_fenced(site.controller, "test: lease not proved")
+            await wait_for(lambda: all(a.state == "not_ready" for a in site.controller.agents.values()))
+            token = site.controller.session.token
+            await site_failover.on_rejoined(site.controller, token)
+            await client.submit([submission(f"after{i}", "chat", "demo-chat", "+1") for i in range(4)])
+            await wait_for(lambda: {f"after{i}" for i in range(4)} <= set(bots.stats.handled_ids), 15)
+        finally:
+            await bots.stop()
+            await client.close()
+            await site.stop()
 
     asyncio.run(scenario())

@@ -51,7 +51,7 @@ from vcc.coord.store import ContactStore, DurableContact
 from vcc.core.balancer import QueueLoad, SiteLoad
 from vcc.core.events import SCHEMA_VERSION
 from vcc.core.ewt import EwtEstimator
-from vcc.core.model import DURABLE_CHANNELS, AgentState, CenterSpec, Channel, ContactState
+from vcc.core.model import DURABLE_CHANNELS, CenterSpec, Channel, ContactState
 from vcc.errors import CoordError, FencedError
 
 log = logging.getLogger(__name__)
@@ -214,33 +214,38 @@ class SiteController:
         if durable:
             stored = await self._store_durable(durable, now)
             for res in results:
-                if res.accepted and res.contact_id in stored and not stored[res.contact_id]:
+                outcome = stored.get(res.contact_id, "stored") if res.accepted else ""
+                if outcome == "failed":
                     res.accepted, res.error = False, "could not be stored durably (etcd unavailable): retry"
-            ok = {r.contact_id for r in results if r.accepted}
+                elif outcome == "known":
+                    res.error = "duplicate: already taken"
+            ok = {r.contact_id for r in results if r.accepted and not r.error}
             records = [r for r in records if r.id in ok]
         for rec in records:
             self._admit(rec, now)
         return results
 
-    async def _store_durable(self, records: list[ContactRecord], now: float) -> dict[str, bool]:
+    async def _store_durable(self, records: list[ContactRecord], now: float) -> dict[str, str]:
+        """Write new durable contacts to etcd: each "stored", "known" (already there: taken earlier,
+        here or at another site) or "failed"."""
         try:
             token = self.session.token
         except FencedError:
-            return {r.id: False for r in records}
+            return {r.id: "failed" for r in records}
 
-        async def one(rec: ContactRecord) -> bool:
+        async def one(rec: ContactRecord) -> str:
             contact = DurableContact(
                 rec.id, rec.tenant, rec.channel, rec.queue or "", rec.arrived_at, rec.priority,
                 ContactState.ARRIVED, self.site, {k: str(v) for k, v in rec.data.items()},
             )  # fmt: skip
             try:
-                await self.store.create(contact, token)
-                return True
+                _, created = await self.store.create(contact, token)
             except CoordError:
-                return False
+                return "failed"
+            return "stored" if created else "known"  # known: a customer's retry of a contact already taken
 
         done = await asyncio.gather(*(one(r) for r in records))
-        return {r.id: ok for r, ok in zip(records, done, strict=True)}
+        return dict(zip((r.id for r in records), done, strict=True))
 
     def _admit(self, rec: ContactRecord, now: float) -> None:
         """Put a new contact in a shard: it arrives there, then goes to the IVR or its queue."""
@@ -460,8 +465,6 @@ class SiteController:
                 return True
             agent.state = e["state"]
             agent.reason_code = e.get("reason_code")
-            if e["state"] == AgentState.RESERVED.value and e.get("contact_id"):
-                site_agents.push_offer(self, agent, e["contact_id"], e["ts"])
             agent.stream.push(agent.agent_id, "state", {"state": e["state"], "reason_code": e.get("reason_code")})
             return True
         cid = e["contact_id"]
@@ -485,6 +488,9 @@ class SiteController:
                     self._spawn(self._update_durable(placed, ContactState.QUEUED))
         elif state == ContactState.OFFERED.value:
             placed.agent_id = e.get("agent_id")
+            offered_to = self.agents.get(placed.agent_id or "")
+            if offered_to is not None:  # one offer per offered event (an agent's reserved state repeats)
+                site_agents.push_offer(self, offered_to, cid, ts)
         elif state == ContactState.CONNECTED.value:
             placed.connected_at = ts
             if queue and placed.queued_at is not None:

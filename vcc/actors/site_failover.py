@@ -29,7 +29,9 @@ async def on_fenced(c: SiteController, reason: str) -> None:
     """We cannot prove our lease: reserve no agent and take no contact until we rejoin."""
     c.emit_site_event("fenced", {"reason": reason})
     for agent in c.agents.values():
-        agent.ready_before_fence = agent.state in (AgentState.READY.value,)
+        # an agent who was working (not on a break) goes back to work when the site rejoins
+        agent.ready_before_fence = agent.state in (AgentState.READY.value, AgentState.RESERVED.value,
+                                                   AgentState.BUSY.value, AgentState.WRAP_UP.value)
         c._send(agent.shard, ("not_ready", agent.agent_id, "site_fenced"))
 
 
