@@ -26,7 +26,6 @@ def test_site_bench_smoke() -> None:
     assert {"runs", "target_contacts_per_s", "best_contacts_per_s", "meets_target", "workload"} <= set(report)
     (run,) = report["runs"]
     assert run["shards"] == 1
-    fenced_losses = []
     for mode in ("ray", "inprocess"):
         r = run[mode]
         assert {"contacts_per_s", "latency_ms", "site_cpu", "site_cpu_ms_per_contact", "exactly_once"} <= set(r)
@@ -35,14 +34,8 @@ def test_site_bench_smoke() -> None:
         assert r["latency_ms"]["p50"] <= r["latency_ms"]["p99"]
         check = r["exactly_once"]
         assert check["accepted"] > 0 and check["completed_twice"] == 0, check
-        if check["missing"]:
-            # Known: on a busy machine the site can fence itself for a moment; agents that held a
-            # contact then (reserved or busy) are not made ready again when it rejoins, and the
-            # contacts left in queue wait for ever. Any other loss is a failure.
-            fenced = any(e.startswith("fenced@") for e in check["site_events"])
-            assert fenced, f"{mode}: contacts lost without a fence: {check}"
-            fenced_losses.append(f"{mode}: {check['missing']} contacts never served ({check['missing_last_state']})")
+        # a fence under load no longer strands contacts: working agents go back to work on rejoin
+        assert check["missing"] == 0, f"{mode}: contacts never served: {check}"
     assert "controller" in run["ray"]["site_cpu"]["by_role_s"]
     assert run["ray_over_inprocess"] > 0
-    if fenced_losses:
-        pytest.xfail("site fenced under load and its busy agents stayed not ready: " + "; ".join(fenced_losses))
+
