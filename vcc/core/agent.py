@@ -18,7 +18,9 @@ wrap-up ends (``tick(now)`` once ``now >= wrap_until``, or ``end_wrap_up``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from vcc.core.eventbuild import agent_event
@@ -33,6 +35,20 @@ RESERVED, BUSY, WRAP_UP = A.RESERVED, A.BUSY, A.WRAP_UP
 
 #: After-call work when neither the call nor the router says otherwise.
 DEFAULT_WRAP_UP_S = 10.0
+
+_CHANNELS = tuple(Channel)
+_CHANNEL_KEYS = tuple(ch.value for ch in Channel)
+# Read-only capacity maps, one per distinct capacity: agents with the same capacity share one, which
+# stays in cache however many agents a router holds (capacity is read on every offer).
+_CAPACITIES: dict[tuple[int, ...], Mapping[str, int]] = {}
+
+
+def _capacity(profile: AgentProfile) -> Mapping[str, int]:
+    counts = tuple(profile.capacity.get(ch, 0) for ch in _CHANNELS)
+    shared = _CAPACITIES.get(counts)
+    if shared is None:
+        shared = _CAPACITIES[counts] = MappingProxyType(dict(zip(_CHANNEL_KEYS, counts, strict=True)))
+    return shared
 
 
 class ChannelBlend(StrEnum):
@@ -57,13 +73,13 @@ class Agent:
         self.id = profile.id
         self.pool = profile.pool
         self.is_dedicated = profile.pool is Pool.DEDICATED
-        self.capacity: dict[str, int] = {ch.value: profile.capacity.get(ch, 0) for ch in Channel}
+        self.capacity = _capacity(profile)  # channel -> contacts at once (read-only, shared)
         self.blend = blend
         self.voice_exclusive = blend is ChannelBlend.VOICE_EXCLUSIVE
         self.state = LOGGED_OUT
         self.available = False  # wants offers (ready) as opposed to not ready
         self.reason_code: str | None = None
-        self.load: dict[str, int] = {ch.value: 0 for ch in Channel}  # contacts in hand per channel
+        self.load: dict[str, int] = dict.fromkeys(_CHANNEL_KEYS, 0)  # contacts in hand per channel
         self.in_hand = 0
         self.offers: dict[str, Channel] = {}  # contact id -> channel, offer outstanding
         self.connected: dict[str, Channel] = {}
@@ -75,7 +91,7 @@ class Agent:
         self._acc_at = 0.0
         # Router bookkeeping: the free-agent buckets this agent sits in, its place in idle order,
         # contacts transferred to it and waiting, its precomputed routes.
-        self._index: list[Any] = []
+        self._index: Sequence[Any] = ()
         self._order = 0
         self._targeted: list[Any] = []
         self._routes: Any = None

@@ -94,10 +94,10 @@ class Contact:
         self.reason: str | None = None
         self.ended_at: float | None = None
         # Router bookkeeping: current queue heap entry (identity marks it live), FIFO tie-break,
-        # current offer-timer entry, shared-pool eligibility.
+        # current offer timer's sequence number, shared-pool eligibility.
         self._entry: tuple[Any, ...] | None = None
         self._order = 0
-        self._offer: tuple[Any, ...] | None = None
+        self._offer: int | None = None
         self._ripe = False  # shared agents may take it (waited the queue's shared_after_s)
 
     def __repr__(self) -> str:

@@ -22,7 +22,6 @@ from typing import Any
 from vcc.core.agent import DEFAULT_WRAP_UP_S, Agent, ChannelBlend
 from vcc.core.contact import COMPLETED, CONNECTED, OFFERED, QUEUED, WRAP_UP, Contact
 from vcc.core.events import Event
-from vcc.core.freeagents import Entry as Entry_
 from vcc.core.freeagents import FreeLevel, pick_agent
 from vcc.core.model import AgentProfile, CenterSpec, ContactState, QueueSpec, TenantSpec
 from vcc.core.queueing import Entry, QueueRuntime, Slot
@@ -30,18 +29,20 @@ from vcc.errors import NotFound
 
 
 class Routes:
-    """What an agent can serve: per channel, its slot in each queue's pool; the same flattened
-    for an agent with empty hands (free on every channel, at load 0); and the queues."""
+    """What an agent can serve: per channel, its slot in each queue's pool (``by_channel``); the
+    same as flat tuples for the hot path (``free_levels``: per channel, per load on it, the levels
+    the agent belongs in; ``at_rest_levels``: those of an agent with empty hands, free on every
+    channel at load 0); and the queues it serves. Tuples, built once and never mutated: few
+    objects to touch per re-index, and an agent at rest shares ``at_rest_levels`` as its index."""
 
-    __slots__ = ("by_channel", "at_rest", "at_rest_levels", "serves", "dedicated_queues")
+    __slots__ = ("by_channel", "free_levels", "at_rest_levels", "serves", "dedicated_queues")
 
     def __init__(self) -> None:
         self.by_channel: list[tuple[str, list[Slot]]] = []
-        # (level's entries, proficiency, level's limit, level): the list is never replaced
-        self.at_rest: list[tuple[list[Entry_], int, int, FreeLevel]] = []
-        self.at_rest_levels: list[FreeLevel] = []
-        self.serves: list[QueueRuntime] = []
-        self.dedicated_queues: list[QueueRuntime] = []
+        self.free_levels: tuple[tuple[str, tuple[tuple[FreeLevel, ...], ...]], ...] = ()
+        self.at_rest_levels: tuple[FreeLevel, ...] = ()
+        self.serves: tuple[QueueRuntime, ...] = ()
+        self.dedicated_queues: tuple[QueueRuntime, ...] = ()
 
 
 class Dispatcher:
@@ -76,8 +77,9 @@ class Dispatcher:
         self.decisions = 0
         self._pre: dict[str, Contact] = {}  # arrived or in the IVR
         self._callbacks: dict[str, Contact] = {}
-        # Offer deadlines are now + a constant, so they come in order: a deque, not a heap.
-        self._offer_timers: deque[tuple[float, int, Contact]] = deque()
+        # Offer deadlines are now + a constant, so they come in order: a deque, not a heap, of flat
+        # triples (deadline, seq, contact): no tuple per offer for the garbage collector to visit.
+        self._offer_timers: deque[Any] = deque()
         self._wrap_timers: list[tuple[float, int, Agent, str, tuple[Any, float]]] = []
         self._overflow_timers: list[tuple[float, int, Entry, QueueRuntime]] = []
         self._ripe_queues: list[QueueRuntime] = []
@@ -97,6 +99,7 @@ class Dispatcher:
             for t in agent.profile.tenants:
                 by_tenant.setdefault(t, []).append(agent)
         per_channel: dict[str, dict[str, list[Slot]]] = {a: {} for a in self.agents}
+        serves: dict[str, list[QueueRuntime]] = {}
         for q in self.queues.values():
             spec = q.spec
             eligible = [a for a in by_tenant.get(q.tenant, []) if a.profile.qualifies(spec)]
@@ -110,15 +113,23 @@ class Dispatcher:
                 for aid, slot in q.build_pool(pool, profs, dedicated=dedicated).items():
                     per_channel[aid].setdefault(q.channel_key, []).append(slot)
             for a in eligible:
-                a._routes.serves.append(q)
-                if a.is_dedicated:
-                    a._routes.dedicated_queues.append(q)
+                serves.setdefault(a.id, []).append(q)
+        # Agents with the same queues share one copy of each tuple: fewer objects, warmer caches.
+        shared: dict[Any, Any] = {}
         for aid, channels in per_channel.items():
-            routes = self.agents[aid]._routes
+            agent = self.agents[aid]
+            routes = agent._routes
             routes.by_channel = list(channels.items())
-            firsts = [(levels[0], prof) for slots in channels.values() for levels, prof in slots]
-            routes.at_rest = [(level.items, prof, level.limit, level) for level, prof in firsts]
-            routes.at_rest_levels = [level for level, _ in firsts]
+            free_levels = tuple(
+                (channel, tuple(tuple(levels[n] for levels, _ in slots) for n in range(agent.capacity[channel])))
+                for channel, slots in channels.items()
+            )
+            at_rest = tuple(levels[0] for slots in channels.values() for levels, _ in slots)
+            served = tuple(serves.get(aid, ()))
+            routes.free_levels = shared.setdefault(free_levels, free_levels)
+            routes.at_rest_levels = shared.setdefault(at_rest, at_rest)
+            routes.serves = shared.setdefault(served, served)
+            routes.dedicated_queues = routes.serves if agent.is_dedicated else ()
 
     def _clock(self, now: float) -> float:
         if now < self._now:
@@ -201,52 +212,55 @@ class Dispatcher:
         out = self._out
         out.append(c.offer(agent.id, now))
         out.append(agent.offer(c.id, c.channel, now))
-        if self.offer_timeout_s is not None:
-            self._seq += 1
-            tok = (now + self.offer_timeout_s, self._seq, c)
-            c._offer = tok
-            self._offer_timers.append(tok)
+        timeout = self.offer_timeout_s
+        if timeout is not None:
+            seq = self._seq = self._seq + 1
+            c._offer = seq
+            self._offer_timers += (now + timeout, seq, c)  # one timer: three flat items (see tick)
 
     def _reindex(self, agent: Agent) -> None:
         """Put the agent in exactly the free-agent levels it belongs in now (at their back): a new
-        order kills its old entries, then it is appended where it is free."""
-        self._seq += 1
-        order = agent._order = self._seq
-        index = agent._index
+        order kills its old pairs, then it is appended where it is free."""
+        order = self._seq = self._seq + 1
+        agent._order = order
         if not agent.available:
-            index.clear()
+            agent._index = ()
             return
         routes = agent._routes
+        pair = (agent, order)
         if not agent.in_hand:  # the common case: free on every channel, at load 0
-            for items, proficiency, limit, level in routes.at_rest:
-                items.append((agent, order, proficiency))
-                if len(items) > limit:
+            at_rest = routes.at_rest_levels
+            for level in at_rest:
+                items = level.items
+                items += pair
+                if len(items) > level.limit:
                     level.compact()
-            index[:] = routes.at_rest_levels
+            agent._index = at_rest
             return
-        index.clear()
         load = agent.load
         exclusive = agent.voice_exclusive
         if exclusive and load["voice"]:  # a voice contact in hand blocks every channel
+            agent._index = ()
             return
-        capacity = agent.capacity
-        for channel, slots in routes.by_channel:
+        index: list[FreeLevel] = []
+        for channel, by_load in routes.free_levels:
             n = load[channel]
-            if n >= capacity[channel] or (exclusive and channel == "voice"):
-                continue  # full, or voice while other contacts are in hand
-            for levels, proficiency in slots:
-                level = levels[n]
+            if n >= len(by_load) or (exclusive and channel == "voice"):
+                continue  # full (one entry per load below capacity), or voice beside other contacts
+            levels = by_load[n]
+            for level in levels:
                 items = level.items
-                items.append((agent, order, proficiency))
+                items += pair
                 if len(items) > level.limit:
                     level.compact()
-                index.append(level)
+            index += levels
+        agent._index = index
 
     def _unindex(self, agent: Agent) -> None:
-        """Take the agent out of every free-agent level (its entries die with its order)."""
+        """Take the agent out of every free-agent level (its pairs die with its order)."""
         self._seq += 1
         agent._order = self._seq
-        agent._index.clear()
+        agent._index = ()
 
     def _drain_shared(self, q: QueueRuntime, contacts: list[Contact], now: float) -> None:
         """Offer contacts that just became open to shared agents (in the given order)."""

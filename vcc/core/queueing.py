@@ -74,7 +74,7 @@ class QueueRuntime:
             shares = sorted({n / a.capacity[channel] for a in agents for n in range(a.capacity[channel])})
         else:
             shares = [0.0]
-        levels = [FreeLevel(share, len(agents)) for share in shares]
+        levels = [FreeLevel(share, len(agents), profs) for share in shares]
         by_share = dict(zip(shares, levels, strict=True))
         slots: dict[str, Slot] = {}
         for a in agents:

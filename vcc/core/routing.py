@@ -229,12 +229,12 @@ class Router(Dispatcher):
         callback, or is moved from another queue, and route it. ``enqueued_at`` keeps the place
         in line of a contact handed over by another router (see ``detach``)."""
         c = self.contacts.get(contact_id)
+        if c is None:
+            c = self.contact(contact_id)  # raises NotFound
         q = self.queues.get(queue_id)
-        if c is None or q is None:
-            self.contact(contact_id)
-            self.queue(queue_id)
-        assert c is not None and q is not None
-        if c.channel != q.channel:
+        if q is None:
+            q = self.queue(queue_id)  # raises NotFound
+        if c.channel is not q.channel:
             _check_channel(c, q)
         state = c.state
         if state is OFFERED or QUEUED not in TRANSITIONS[state]:
@@ -336,7 +336,7 @@ class Router(Dispatcher):
         if contact_id is not None:
             out.append(agent.end_wrap_up(contact_id, now))
             c = self.contacts.get(contact_id)
-            if c is not None and c.state is WRAP_UP and c.agent_id == agent_id:
+            if c is not None and c.state is WRAP_UP and c.agent_id == agent.id:  # same str: no read
                 out.append(c.move(COMPLETED, now))
                 del self.contacts[contact_id]
                 self.finished[COMPLETED] += 1
@@ -434,10 +434,11 @@ class Router(Dispatcher):
         now = self._clock(now)
         self._out = []
         timers = self._offer_timers
-        while timers and timers[0][0] <= now:
-            tok = timers.popleft()
-            c = tok[2]
-            if c._offer is tok and c.state is OFFERED and c.agent_id is not None:
+        while timers and timers[0] <= now:
+            timers.popleft()  # the deadline
+            seq = timers.popleft()
+            c = timers.popleft()
+            if c._offer == seq and c.state is OFFERED and c.agent_id is not None:
                 agent = self.agents[c.agent_id]
                 self._return_offer(c, agent, now, "offer_timeout")
                 if self.rona_not_ready:
