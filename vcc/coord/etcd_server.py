@@ -210,23 +210,9 @@ def start_cluster(
     ``exec_prefixes[i]`` prefixes member i's command (e.g. to run it in a network namespace).
     On failure every member started here is killed before the error propagates.
     """
-    tuning = tuning or EtcdTuning()
     token = cluster_token or f"vcc-{uuid.uuid4().hex[:12]}"
-    initial = initial_cluster_of(specs)
-    prefixes = list(exec_prefixes) if exec_prefixes is not None else [[] for _ in specs]
-    if len(prefixes) != len(specs):
-        raise ValueError("exec_prefixes must have one entry per member")
-    members: list[EtcdMemberProcess] = []
-    try:
-        for spec, prefix in zip(specs, prefixes, strict=True):
-            members.append(_launch(spec, initial, token, "new", prefix, tuning, log_dir))
-        if wait:
-            wait_healthy(members, timeout_s)
-    except BaseException:
-        for m in members:
-            kill(m)
-        raise
-    return members
+    return _launch_all(specs, initial_cluster_of(specs), token, "new", exec_prefixes, tuning or EtcdTuning(),
+                       log_dir, timeout_s if wait else None)
 
 
 def launch_members(
@@ -243,17 +229,27 @@ def launch_members(
     dir anywhere) as ``new``, otherwise as ``existing`` (a member with a data dir rejoins from it).
     All are launched before any is waited for: a restarted cluster needs a quorum to be healthy.
     ``exec_prefixes[i]`` prefixes member i's command (e.g. ``ip netns exec NS``)."""
-    tuning = tuning or EtcdTuning()
-    initial = initial_cluster_of(all_specs)
     state = "existing" if any(spec.data_dir.exists() for spec in all_specs) else "new"
+    return _launch_all(specs, initial_cluster_of(all_specs), cluster_token, state, exec_prefixes,
+                       tuning or EtcdTuning(), log_dir, timeout_s)
+
+
+def _launch_all(
+    specs: Sequence[EtcdMemberSpec], initial: str, token: str, state: str,
+    exec_prefixes: Sequence[Sequence[str]] | None, tuning: EtcdTuning, log_dir: Path | None,
+    timeout_s: float | None,
+) -> list[EtcdMemberProcess]:
+    """Launch every member, then (unless ``timeout_s`` is None) wait for all: a cluster needs its
+    quorum up before any member is healthy. On failure, kill every member launched here."""
     prefixes = list(exec_prefixes) if exec_prefixes is not None else [() for _ in specs]
     if len(prefixes) != len(specs):
         raise ValueError("exec_prefixes must have one entry per member")
     members: list[EtcdMemberProcess] = []
     try:
         for spec, prefix in zip(specs, prefixes, strict=True):
-            members.append(_launch(spec, initial, cluster_token, state, prefix, tuning, log_dir))
-        wait_healthy(members, timeout_s)
+            members.append(_launch(spec, initial, token, state, prefix, tuning, log_dir))
+        if timeout_s is not None:
+            wait_healthy(members, timeout_s)
     except BaseException:
         for m in members:
             kill(m)
