@@ -25,7 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from vcc.actors import site_agents, site_balance, site_failover
+from vcc.actors import site_agents, site_balance, site_failover, site_media
 from vcc.actors.directory import (
     TERMINAL,
     AgentStream,
@@ -268,6 +268,8 @@ class SiteController:
                 return
             assert placed.shard is not None
             self._send(placed.shard, ("start_ivr", rec.id))
+            if site_media.runs_ivr_at_gateway(rec.data):
+                return  # the media gateway runs the flow with the caller's audio; it reports IvrOutcome
             self._ivr_inbox.append(rec)
             self._ivr_wake.set()
 
@@ -473,6 +475,8 @@ class SiteController:
             return True
         prev, state, ts = placed.state, e["state"], e["ts"]
         placed.state = state
+        if state == ContactState.ARRIVED.value:
+            site_media.annotate_arrival(e, placed)
         queue = e.get("queue")
         if state == ContactState.QUEUED.value:
             if prev == ContactState.OFFERED.value and placed.agent_id in self.agents:

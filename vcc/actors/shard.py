@@ -60,7 +60,8 @@ class AcdShard:
         Ops: ``("arrive", ContactRecord)``, ``("login", agent_id, ready)``, ``("ready", agent_id)``,
         ``("not_ready", agent_id, reason_code)``, ``("logout", agent_id)``, ``("accept", contact_id)``,
         ``("reject", contact_id)``, ``("complete", contact_id, wrap_up_s | None)``,
-        ``("end_wrap_up", agent_id)``, ``("abandon", contact_id, reason)``,
+        ``("end_wrap_up", agent_id)``, ``("transfer", contact_id, queue | None, agent_id | None)``,
+        ``("abandon", contact_id, reason)``,
         ``("fail", contact_id, reason)``; the IVR's ``("start_ivr", id)``, ``("enqueue", id, queue,
         priority_delta, skills, data)``, ``("callback", id, queue, data)``, ``("ivr_hangup", id,
         reason)``; moves between shards and sites: ``("detach", id)``, ``("detach_head", queue, n)``
@@ -170,6 +171,8 @@ class AcdShard:
                 return r.complete(contact_id, now, wrap_up_s=wrap_up_s)
             case ("end_wrap_up", agent_id):
                 return r.end_wrap_up(agent_id, now)
+            case ("transfer", contact_id, queue, agent_id):
+                return r.transfer(contact_id, now, queue=queue, agent_id=agent_id)
             case ("abandon", contact_id, reason):
                 return r.abandon(contact_id, now, reason=reason)
             case ("fail", contact_id, reason):

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
+from vcc.actors import site_media
 from vcc.actors.directory import AgentStream, LoggedInAgent
 from vcc.actors.records import Command, CommandResult
 from vcc.actors.shard import shard_of
 from vcc.errors import CoordError, FencedError
+from vcc.web import session
 
 if TYPE_CHECKING:
     from vcc.actors.controller import SiteController
@@ -23,7 +26,7 @@ async def agent_command(
     c: SiteController, stream: AgentStream, agent_id: str, op: str, args: dict[str, Any]
 ) -> CommandResult:
     if op == "login":
-        return await login(c, stream, agent_id, str(args.get("password", "")))
+        return await login(c, stream, agent_id, str(args.get("password", "")), str(args.get("session_token", "")))
     agent = c.agents.get(agent_id)
     if agent is None or agent.stream is not stream:
         return CommandResult(0, False, f"agent {agent_id} is not logged in on this session")
@@ -45,7 +48,14 @@ async def agent_command(
                 c.contacts[cid].record.data["disposition"] = str(args["disposition"])
             command = ("complete", cid, wrap)
         case "end_wrap_up":
+            if args.get("contact_id") and (args.get("disposition") or args.get("notes")):
+                error = site_media.wrap_up_note(c, agent, str(args["contact_id"]), str(args.get("disposition", "")),
+                                                str(args.get("notes", "")))
+                if error:
+                    return CommandResult(0, False, error, agent.state)
             command = ("end_wrap_up", agent_id)
+        case "hold" | "resume" | "transfer" | "consult" | "chat":
+            return await site_media.agent_media_command(c, agent, op, args)
         case "logout":
             result = await c._call(agent.shard, ("logout", agent_id))
             await forget_agent(c, agent_id)
@@ -55,10 +65,15 @@ async def agent_command(
     return await c._call(agent.shard, command)
 
 
-async def login(c: SiteController, stream: AgentStream, agent_id: str, password: str) -> CommandResult:
+async def login(c: SiteController, stream: AgentStream, agent_id: str, password: str,
+                session_token: str = "") -> CommandResult:
     if agent_id not in c.center.agents:
         return CommandResult(0, False, f"unknown agent {agent_id!r}")
-    if not await asyncio.to_thread(c.verify_password, agent_id, password):  # PBKDF2: off the loop
+    if session_token:
+        error = _check_session(c, agent_id, session_token)
+        if error:
+            return CommandResult(0, False, error)
+    elif not await asyncio.to_thread(c.verify_password, agent_id, password):  # PBKDF2: off the loop
         return CommandResult(0, False, "wrong password")
     if agent_id in c.agents:
         c.agents[agent_id].stream = stream
@@ -77,6 +92,22 @@ async def login(c: SiteController, stream: AgentStream, agent_id: str, password:
     c.agents[agent_id] = LoggedInAgent(agent_id, shard, stream)
     stream.agents.add(agent_id)
     return await c._call(shard, ("login", agent_id, False))
+
+
+_secrets: dict[str, bytes] = {}
+
+
+def _check_session(c: SiteController, agent_id: str, token: str) -> str:
+    """A web front door's signed session stands in for the password (the desktop moved sites)."""
+    path = session.secret_path(c.settings.run_dir)
+    try:
+        secret = _secrets.get(str(path)) or _secrets.setdefault(str(path), session.load_or_create_secret(path))
+        signed = session.verify(secret, token, time.time())  # wall time, as the front door signed it
+    except (session.BadSession, OSError) as e:
+        return f"session refused: {e}"
+    if signed.agent_id != agent_id:
+        return "session refused: it belongs to another agent"
+    return ""
 
 
 async def disconnect(c: SiteController, stream: AgentStream) -> None:

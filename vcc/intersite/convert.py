@@ -6,6 +6,7 @@ from typing import Any
 
 from vcc.actors.controller import Submission, Submitted
 from vcc.actors.records import ContactRecord
+from vcc.actors.site_media import IVR_AT_GATEWAY
 from vcc.core.balancer import SiteLoad
 from vcc.core.model import Channel
 from vcc.proto.v1 import site_pb2 as pb
@@ -26,7 +27,13 @@ def submission(msg: pb.ContactSubmission, index: int) -> Submission:
         raise BadRequest(f"contacts[{index}].entry_point: required")
     if msg.patience_s < 0:
         raise BadRequest(f"contacts[{index}].patience_s: must be >= 0")
-    return Submission(msg.contact_id, channel, msg.entry_point, msg.caller_id, dict(msg.data), msg.patience_s)
+    data = dict(msg.data)
+    data.pop(IVR_AT_GATEWAY, None)  # only the flag below says where the IVR runs
+    if msg.ivr_at_gateway:
+        if channel is not Channel.VOICE:
+            raise BadRequest(f"contacts[{index}].ivr_at_gateway: only voice contacts have an IVR")
+        data[IVR_AT_GATEWAY] = "gateway"
+    return Submission(msg.contact_id, channel, msg.entry_point, msg.caller_id, data, msg.patience_s)
 
 
 def submitted(res: Submitted) -> pb.SubmitResult:

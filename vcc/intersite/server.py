@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from vcc.actors import site_media
 from vcc.actors.controller import AgentStream, SiteController, Submitted
 from vcc.actors.records import ContactRecord
 from vcc.intersite import convert
@@ -26,6 +27,7 @@ SERVICES = ("vcc.proto.v1.SiteApi", "vcc.proto.v1.InterSite")
 class SiteApi(pb_grpc.SiteApiServicer):
     def __init__(self, controller: SiteController) -> None:
         self.c = controller
+        self.customers = site_media.CustomerIndex()
 
     async def SubmitContacts(self, request: pb.SubmitContactsRequest, context: Any) -> pb.SubmitContactsReply:
         try:
@@ -36,7 +38,29 @@ class SiteApi(pb_grpc.SiteApiServicer):
         return pb.SubmitContactsReply(results=[convert.submitted(r) for r in results])
 
     async def Abandon(self, request: pb.AbandonRequest, context: Any) -> pb.AbandonReply:
-        return pb.AbandonReply(abandoned=await self.c.abandon(list(request.contact_ids)))
+        abandoned = await self.c.abandon(list(request.contact_ids))
+        for cid in request.contact_ids:  # a caller who leaves a connected call: the agent is told
+            if cid not in abandoned and site_media.caller_left(self.c, cid):
+                abandoned.append(cid)
+        return pb.AbandonReply(abandoned=abandoned)
+
+    async def IvrOutcome(self, request: pb.IvrOutcomeRequest, context: Any) -> pb.IvrOutcomeReply:
+        error = site_media.ivr_outcome(self.c, request.contact_id, request.outcome, request.queue,
+                                       request.priority_delta, dict(request.data), request.reason,
+                                       request.callback_number)
+        return pb.IvrOutcomeReply(ok=not error, error=error)
+
+    async def GetPosition(self, request: pb.PositionRequest, context: Any) -> pb.Position:
+        return pb.Position(**site_media.position(self.c, request.contact_id))
+
+    async def ContactNote(self, request: pb.ContactNoteRequest, context: Any) -> pb.ContactNoteReply:
+        error = site_media.note(self.c, request.contact_id, request.reason, dict(request.data))
+        return pb.ContactNoteReply(ok=not error, error=error)
+
+    async def CustomerHistory(self, request: pb.HistoryRequest, context: Any) -> pb.HistoryReply:
+        found = await site_media.history(self.c, self.customers, request.caller_id, set(request.tenants),
+                                         request.limit or 50)
+        return pb.HistoryReply(contacts=[pb.PastContact(**s) for s in found])
 
     async def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> AsyncIterator[pb.Event]:
         cid, tenant, agents = request.contact_id, request.tenant, request.include_agents
@@ -96,6 +120,8 @@ class SiteApi(pb_grpc.SiteApiServicer):
                              channel=convert.CHANNEL_TO_PB[convert.Channel(p["channel"])],
                              caller_id=p["caller_id"], waited_s=p["waited_s"], data=p["data"])
             return pb.AgentUpdate(agent_id=agent_id, offer=offer)
+        if kind == "notice":
+            return pb.AgentUpdate(agent_id=agent_id, notice=pb.ContactNotice(**p))
         if kind == "rescinded":
             return pb.AgentUpdate(agent_id=agent_id, rescinded=pb.OfferRescinded(**p))
         if kind == "state":

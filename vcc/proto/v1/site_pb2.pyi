@@ -21,7 +21,7 @@ EMAIL: Channel
 SMS: Channel
 
 class ContactSubmission(_message.Message):
-    __slots__ = ("contact_id", "channel", "entry_point", "caller_id", "data", "patience_s")
+    __slots__ = ("contact_id", "channel", "entry_point", "caller_id", "data", "patience_s", "ivr_at_gateway")
     class DataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -35,13 +35,15 @@ class ContactSubmission(_message.Message):
     CALLER_ID_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     PATIENCE_S_FIELD_NUMBER: _ClassVar[int]
+    IVR_AT_GATEWAY_FIELD_NUMBER: _ClassVar[int]
     contact_id: str
     channel: Channel
     entry_point: str
     caller_id: str
     data: _containers.ScalarMap[str, str]
     patience_s: float
-    def __init__(self, contact_id: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., entry_point: _Optional[str] = ..., caller_id: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ..., patience_s: _Optional[float] = ...) -> None: ...
+    ivr_at_gateway: bool
+    def __init__(self, contact_id: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., entry_point: _Optional[str] = ..., caller_id: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ..., patience_s: _Optional[float] = ..., ivr_at_gateway: _Optional[bool] = ...) -> None: ...
 
 class SubmitContactsRequest(_message.Message):
     __slots__ = ("contacts",)
@@ -102,7 +104,7 @@ class WatchEventsRequest(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., tenant: _Optional[str] = ..., include_agents: _Optional[bool] = ..., from_seq: _Optional[int] = ...) -> None: ...
 
 class AgentCommand(_message.Message):
-    __slots__ = ("agent_id", "request_id", "login", "ready", "not_ready", "accept", "reject", "complete", "end_wrap_up", "logout")
+    __slots__ = ("agent_id", "request_id", "login", "ready", "not_ready", "accept", "reject", "complete", "end_wrap_up", "logout", "hold", "resume", "transfer", "consult", "chat")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LOGIN_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +115,11 @@ class AgentCommand(_message.Message):
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     END_WRAP_UP_FIELD_NUMBER: _ClassVar[int]
     LOGOUT_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    CONSULT_FIELD_NUMBER: _ClassVar[int]
+    CHAT_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     request_id: int
     login: Login
@@ -123,13 +130,60 @@ class AgentCommand(_message.Message):
     complete: Complete
     end_wrap_up: EndWrapUp
     logout: Logout
-    def __init__(self, agent_id: _Optional[str] = ..., request_id: _Optional[int] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., ready: _Optional[_Union[Ready, _Mapping]] = ..., not_ready: _Optional[_Union[NotReady, _Mapping]] = ..., accept: _Optional[_Union[Accept, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., complete: _Optional[_Union[Complete, _Mapping]] = ..., end_wrap_up: _Optional[_Union[EndWrapUp, _Mapping]] = ..., logout: _Optional[_Union[Logout, _Mapping]] = ...) -> None: ...
+    hold: Hold
+    resume: Resume
+    transfer: Transfer
+    consult: ConsultTransfer
+    chat: ChatMessage
+    def __init__(self, agent_id: _Optional[str] = ..., request_id: _Optional[int] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., ready: _Optional[_Union[Ready, _Mapping]] = ..., not_ready: _Optional[_Union[NotReady, _Mapping]] = ..., accept: _Optional[_Union[Accept, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., complete: _Optional[_Union[Complete, _Mapping]] = ..., end_wrap_up: _Optional[_Union[EndWrapUp, _Mapping]] = ..., logout: _Optional[_Union[Logout, _Mapping]] = ..., hold: _Optional[_Union[Hold, _Mapping]] = ..., resume: _Optional[_Union[Resume, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., consult: _Optional[_Union[ConsultTransfer, _Mapping]] = ..., chat: _Optional[_Union[ChatMessage, _Mapping]] = ...) -> None: ...
 
 class Login(_message.Message):
-    __slots__ = ("password",)
+    __slots__ = ("password", "session_token")
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     password: str
-    def __init__(self, password: _Optional[str] = ...) -> None: ...
+    session_token: str
+    def __init__(self, password: _Optional[str] = ..., session_token: _Optional[str] = ...) -> None: ...
+
+class Hold(_message.Message):
+    __slots__ = ("contact_id",)
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    def __init__(self, contact_id: _Optional[str] = ...) -> None: ...
+
+class Resume(_message.Message):
+    __slots__ = ("contact_id",)
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    def __init__(self, contact_id: _Optional[str] = ...) -> None: ...
+
+class Transfer(_message.Message):
+    __slots__ = ("contact_id", "queue", "agent_id")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    queue: str
+    agent_id: str
+    def __init__(self, contact_id: _Optional[str] = ..., queue: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class ConsultTransfer(_message.Message):
+    __slots__ = ("contact_id", "agent_id", "step")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    agent_id: str
+    step: str
+    def __init__(self, contact_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., step: _Optional[str] = ...) -> None: ...
+
+class ChatMessage(_message.Message):
+    __slots__ = ("contact_id", "text")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    text: str
+    def __init__(self, contact_id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class Ready(_message.Message):
     __slots__ = ()
@@ -164,8 +218,14 @@ class Complete(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., disposition: _Optional[str] = ..., skip_wrap_up: _Optional[bool] = ...) -> None: ...
 
 class EndWrapUp(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("contact_id", "disposition", "notes")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPOSITION_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    disposition: str
+    notes: str
+    def __init__(self, contact_id: _Optional[str] = ..., disposition: _Optional[str] = ..., notes: _Optional[str] = ...) -> None: ...
 
 class Logout(_message.Message):
     __slots__ = ()
@@ -221,16 +281,35 @@ class OfferRescinded(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AgentUpdate(_message.Message):
-    __slots__ = ("agent_id", "result", "offer", "rescinded")
+    __slots__ = ("agent_id", "result", "offer", "rescinded", "notice")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     OFFER_FIELD_NUMBER: _ClassVar[int]
     RESCINDED_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     result: CommandResult
     offer: Offer
     rescinded: OfferRescinded
-    def __init__(self, agent_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., rescinded: _Optional[_Union[OfferRescinded, _Mapping]] = ...) -> None: ...
+    notice: ContactNotice
+    def __init__(self, agent_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., rescinded: _Optional[_Union[OfferRescinded, _Mapping]] = ..., notice: _Optional[_Union[ContactNotice, _Mapping]] = ...) -> None: ...
+
+class ContactNotice(_message.Message):
+    __slots__ = ("contact_id", "kind", "data")
+    class DataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    kind: str
+    data: _containers.ScalarMap[str, str]
+    def __init__(self, contact_id: _Optional[str] = ..., kind: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class LoadRequest(_message.Message):
     __slots__ = ()
@@ -315,6 +394,126 @@ class ConfigReply(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     version: int
     def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class IvrOutcomeRequest(_message.Message):
+    __slots__ = ("contact_id", "outcome", "queue", "priority_delta", "data", "reason", "callback_number")
+    class DataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_DELTA_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CALLBACK_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    outcome: str
+    queue: str
+    priority_delta: int
+    data: _containers.ScalarMap[str, str]
+    reason: str
+    callback_number: str
+    def __init__(self, contact_id: _Optional[str] = ..., outcome: _Optional[str] = ..., queue: _Optional[str] = ..., priority_delta: _Optional[int] = ..., data: _Optional[_Mapping[str, str]] = ..., reason: _Optional[str] = ..., callback_number: _Optional[str] = ...) -> None: ...
+
+class IvrOutcomeReply(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    error: str
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class PositionRequest(_message.Message):
+    __slots__ = ("contact_id",)
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    def __init__(self, contact_id: _Optional[str] = ...) -> None: ...
+
+class Position(_message.Message):
+    __slots__ = ("contact_id", "state", "queue", "position", "ewt_s", "waited_s", "agent_id")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    EWT_S_FIELD_NUMBER: _ClassVar[int]
+    WAITED_S_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    state: str
+    queue: str
+    position: int
+    ewt_s: float
+    waited_s: float
+    agent_id: str
+    def __init__(self, contact_id: _Optional[str] = ..., state: _Optional[str] = ..., queue: _Optional[str] = ..., position: _Optional[int] = ..., ewt_s: _Optional[float] = ..., waited_s: _Optional[float] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class ContactNoteRequest(_message.Message):
+    __slots__ = ("contact_id", "reason", "data")
+    class DataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    reason: str
+    data: _containers.ScalarMap[str, str]
+    def __init__(self, contact_id: _Optional[str] = ..., reason: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ContactNoteReply(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    error: str
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class HistoryRequest(_message.Message):
+    __slots__ = ("caller_id", "tenants", "limit")
+    CALLER_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANTS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    caller_id: str
+    tenants: _containers.RepeatedScalarFieldContainer[str]
+    limit: int
+    def __init__(self, caller_id: _Optional[str] = ..., tenants: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class PastContact(_message.Message):
+    __slots__ = ("contact_id", "tenant", "channel", "arrived_ts", "state", "queue", "agent_id", "disposition", "site")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ARRIVED_TS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPOSITION_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    tenant: str
+    channel: str
+    arrived_ts: float
+    state: str
+    queue: str
+    agent_id: str
+    disposition: str
+    site: str
+    def __init__(self, contact_id: _Optional[str] = ..., tenant: _Optional[str] = ..., channel: _Optional[str] = ..., arrived_ts: _Optional[float] = ..., state: _Optional[str] = ..., queue: _Optional[str] = ..., agent_id: _Optional[str] = ..., disposition: _Optional[str] = ..., site: _Optional[str] = ...) -> None: ...
+
+class HistoryReply(_message.Message):
+    __slots__ = ("contacts",)
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    contacts: _containers.RepeatedCompositeFieldContainer[PastContact]
+    def __init__(self, contacts: _Optional[_Iterable[_Union[PastContact, _Mapping]]] = ...) -> None: ...
 
 class RoutedContact(_message.Message):
     __slots__ = ("contact_id", "tenant", "channel", "queue", "caller_id", "arrived_ts", "priority", "data", "origin_site", "extra_skills", "patience_s")

@@ -64,6 +64,26 @@ class SiteApiStub:
                 request_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.StatusRequest.SerializeToString,
                 response_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.SiteStatus.FromString,
                 _registered_method=True)
+        self.IvrOutcome = channel.unary_unary(
+                '/vcc.proto.v1.SiteApi/IvrOutcome',
+                request_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.IvrOutcomeRequest.SerializeToString,
+                response_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.IvrOutcomeReply.FromString,
+                _registered_method=True)
+        self.GetPosition = channel.unary_unary(
+                '/vcc.proto.v1.SiteApi/GetPosition',
+                request_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.PositionRequest.SerializeToString,
+                response_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.Position.FromString,
+                _registered_method=True)
+        self.ContactNote = channel.unary_unary(
+                '/vcc.proto.v1.SiteApi/ContactNote',
+                request_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.ContactNoteRequest.SerializeToString,
+                response_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.ContactNoteReply.FromString,
+                _registered_method=True)
+        self.CustomerHistory = channel.unary_unary(
+                '/vcc.proto.v1.SiteApi/CustomerHistory',
+                request_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.HistoryReply.FromString,
+                _registered_method=True)
 
 
 class SiteApiServicer:
@@ -105,6 +125,30 @@ class SiteApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IvrOutcome(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPosition(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContactNote(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CustomerHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SiteApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +181,26 @@ def add_SiteApiServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.StatusRequest.FromString,
                     response_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.SiteStatus.SerializeToString,
+            ),
+            'IvrOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.IvrOutcome,
+                    request_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.IvrOutcomeRequest.FromString,
+                    response_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.IvrOutcomeReply.SerializeToString,
+            ),
+            'GetPosition': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPosition,
+                    request_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.PositionRequest.FromString,
+                    response_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.Position.SerializeToString,
+            ),
+            'ContactNote': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContactNote,
+                    request_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.ContactNoteRequest.FromString,
+                    response_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.ContactNoteReply.SerializeToString,
+            ),
+            'CustomerHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.CustomerHistory,
+                    request_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.HistoryRequest.FromString,
+                    response_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.HistoryReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +365,114 @@ class SiteApi:
             '/vcc.proto.v1.SiteApi/GetStatus',
             vcc_dot_proto_dot_v1_dot_site__pb2.StatusRequest.SerializeToString,
             vcc_dot_proto_dot_v1_dot_site__pb2.SiteStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IvrOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.proto.v1.SiteApi/IvrOutcome',
+            vcc_dot_proto_dot_v1_dot_site__pb2.IvrOutcomeRequest.SerializeToString,
+            vcc_dot_proto_dot_v1_dot_site__pb2.IvrOutcomeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPosition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.proto.v1.SiteApi/GetPosition',
+            vcc_dot_proto_dot_v1_dot_site__pb2.PositionRequest.SerializeToString,
+            vcc_dot_proto_dot_v1_dot_site__pb2.Position.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContactNote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.proto.v1.SiteApi/ContactNote',
+            vcc_dot_proto_dot_v1_dot_site__pb2.ContactNoteRequest.SerializeToString,
+            vcc_dot_proto_dot_v1_dot_site__pb2.ContactNoteReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CustomerHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.proto.v1.SiteApi/CustomerHistory',
+            vcc_dot_proto_dot_v1_dot_site__pb2.HistoryRequest.SerializeToString,
+            vcc_dot_proto_dot_v1_dot_site__pb2.HistoryReply.FromString,
             options,
             channel_credentials,
             insecure,
