@@ -36,6 +36,7 @@ from vcc.actors.directory import (
     _fields,
     void,
 )
+from vcc.actors.durable_writer import DurableWriter
 from vcc.actors.ports import ActorPort
 from vcc.actors.records import Command, CommandResult, ContactRecord, ShardOutput
 from vcc.actors.settings import SiteSettings
@@ -47,7 +48,7 @@ from vcc.coord.keys import CoordKeys
 from vcc.coord.load import LoadBoard, LoadCache, LoadPublisher
 from vcc.coord.ownership import AgentOwnership
 from vcc.coord.session import SiteSession
-from vcc.coord.store import ContactStore, DurableContact
+from vcc.coord.store import ContactStore, DurableContact, StoredContact
 from vcc.core.balancer import QueueLoad, SiteLoad
 from vcc.core.events import SCHEMA_VERSION
 from vcc.core.ewt import EwtEstimator
@@ -97,6 +98,7 @@ class SiteController:
         self.load_board = LoadBoard(self.etcd, self.keys)
         self.load_cache = LoadCache(self.etcd, self.keys)
         self.publisher = LoadPublisher(self.load_board, self.session, self.measure_load, interval_s=0.4)
+        self.durable = DurableWriter(self.store, lambda: self.session.token, self._durable_recorded)
         self.ewt = EwtEstimator()
 
         self.contacts: dict[str, PlacedContact] = {}
@@ -114,6 +116,9 @@ class SiteController:
         self._ivr_inbox: list[ContactRecord] = []
         self._ivr_wake = asyncio.Event()
         self._events: list[dict[str, Any]] = []
+        self._anchor: list[list[str]] = [[] for _ in gateways]  # voice contacts to anchor/release, per gateway
+        self._release: list[list[str]] = [[] for _ in gateways]
+        self._gateway_wake = asyncio.Event()
         self._events_wake = asyncio.Event()
         self._patience: list[tuple[float, str]] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -140,6 +145,8 @@ class SiteController:
             self._spawn(self._shard_loop(i))
         self._spawn(self._ivr_loop())
         self._spawn(self._event_loop())
+        self._spawn(self.durable.run())
+        self._spawn(self._gateway_loop())
         self._spawn(self._reconcile_loop())
         self._spawn(site_failover.watch_sites(self))
         self._spawn(site_failover.watch_config(self))
@@ -211,8 +218,9 @@ class SiteController:
             records.append(rec)
             results.append(Submitted(cid, True, self.site))
         durable = [r for r in records if r.channel in DURABLE_CHANNELS]
+        written: dict[str, StoredContact] = {}
         if durable:
-            stored = await self._store_durable(durable, now)
+            stored, written = await self._store_durable(durable, now)
             for res in results:
                 outcome = stored.get(res.contact_id, "stored") if res.accepted else ""
                 if outcome == "failed":
@@ -222,38 +230,42 @@ class SiteController:
             ok = {r.contact_id for r in results if r.accepted and not r.error}
             records = [r for r in records if r.id in ok]
         for rec in records:
-            self._admit(rec, now)
+            self._admit(rec, now, written.get(rec.id))
         return results
 
-    async def _store_durable(self, records: list[ContactRecord], now: float) -> dict[str, str]:
-        """Write new durable contacts to etcd: each "stored", "known" (already there: taken earlier,
-        here or at another site) or "failed"."""
+    async def _store_durable(
+        self, records: list[ContactRecord], now: float
+    ) -> tuple[dict[str, str], dict[str, StoredContact]]:
+        """Write new durable contacts to etcd, in one transaction when none of them is known yet:
+        each "stored", "known" (already there: taken earlier, here or at another site) or "failed";
+        and what was written, by id."""
         try:
             token = self.session.token
         except FencedError:
-            return {r.id: "failed" for r in records}
-
-        async def one(rec: ContactRecord) -> str:
-            contact = DurableContact(
+            return {r.id: "failed" for r in records}, {}
+        contacts = [
+            DurableContact(
                 rec.id, rec.tenant, rec.channel, rec.queue or "", rec.arrived_at, rec.priority,
                 ContactState.ARRIVED, self.site, {k: str(v) for k, v in rec.data.items()},
             )  # fmt: skip
-            try:
-                _, created = await self.store.create(contact, token)
-            except CoordError:
-                return "failed"
-            return "stored" if created else "known"  # known: a customer's retry of a contact already taken
+            for rec in records
+        ]
+        try:
+            created = await self.store.create_many(contacts, token)
+        except CoordError:
+            return {r.id: "failed" for r in records}, {}
+        outcome = {r.id: "stored" if new else "known" for r, (_, new) in zip(records, created, strict=True)}
+        written = {r.id: s for r, (s, new) in zip(records, created, strict=True) if new}
+        return outcome, written
 
-        done = await asyncio.gather(*(one(r) for r in records))
-        return dict(zip((r.id for r in records), done, strict=True))
-
-    def _admit(self, rec: ContactRecord, now: float) -> None:
+    def _admit(self, rec: ContactRecord, now: float, stored: StoredContact | None = None) -> None:
         """Put a new contact in a shard: it arrives there, then goes to the IVR or its queue."""
         shard = site_balance.pick_shard(self, rec.queue)
-        placed = PlacedContact(rec, shard, durable=rec.channel in DURABLE_CHANNELS)
+        placed = PlacedContact(rec, shard, durable=rec.channel in DURABLE_CHANNELS, stored=stored)
         self.contacts[rec.id] = placed
         if rec.channel == Channel.VOICE:
-            self._spawn(self.gateways[self._gateway_of(rec.id)].call("anchor", [rec.id], now))
+            self._anchor[self._gateway_of(rec.id)].append(rec.id)
+            self._gateway_wake.set()
         flow = rec.flow
         queue = rec.queue
         rec_for_shard = ContactRecord(**{**_fields(rec), "queue": None if flow else queue})
@@ -489,7 +501,7 @@ class SiteController:
             if queue:
                 placed.record.queue = queue
                 if placed.durable and prev != ContactState.QUEUED.value:
-                    self._spawn(self._update_durable(placed, ContactState.QUEUED))
+                    self.durable.queued(placed)
         elif state == ContactState.OFFERED.value:
             placed.agent_id = e.get("agent_id")
             offered_to = self.agents.get(placed.agent_id or "")
@@ -506,45 +518,41 @@ class SiteController:
             self.contacts.pop(cid, None)
             self.finished[cid] = ts
             if placed.record.channel == Channel.VOICE:
-                self._spawn(self.gateways[self._gateway_of(cid)].call("release", [cid]))
+                self._release[self._gateway_of(cid)].append(cid)
+                self._gateway_wake.set()
             if placed.durable:
-                self._spawn(self._complete_durable(cid, e))
+                self.durable.ended(placed, e)
                 return False
         return True
 
 
-    async def _update_durable(self, placed: PlacedContact, state: ContactState) -> None:
-        rec = placed.record
-        try:
-            stored = await self.store.get(rec.id)
-            if stored is None or stored.contact.terminal:
-                return
-            new = DurableContact(**{**_fields(stored.contact), "queue": rec.queue or "", "state": state,
-                                    "priority": rec.priority})
-            await self.store.update(stored, new, self.session.token)
-        except (CoordError, FencedError) as e:
-            log.warning("durable update of %s failed: %s", rec.id, e)
-
-    async def _complete_durable(self, cid: str, event: dict[str, Any]) -> None:
-        """Record the end in etcd under this site's session, then log it. While etcd cannot be
-        reached (or this site is fenced) the end stays unlogged: if the site dies meanwhile, the
-        adopter serves the contact and logs its one end. If another site adopted the contact while
-        this one was cut off, the adopter's completion is the one that counts: this site logs only
-        that the contact was served elsewhere."""
-        delay = 0.1
-        while True:
-            try:
-                recorded = await self.store.complete(cid, self.session.token)
-                break
-            except CoordError as e:  # FencedError included: wait until this site proves its lease
-                log.warning("recording the end of durable contact %s failed (%s); retrying", cid, e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+    def _durable_recorded(self, event: dict[str, Any], recorded: bool) -> None:
+        """A durable contact's end, once etcd has answered for it (see :class:`DurableWriter`). If
+        another site adopted the contact while this one was cut off, the adopter's completion is the
+        one that counts: this site logs only that the contact was served elsewhere."""
         if not recorded:
             event = {**event, "state": event["prev_state"] or ContactState.CONNECTED.value,
                      "reason": "served_elsewhere", "data": {"ended_here_as": event["state"]}}
         self._events.append(event)
         self._events_wake.set()
+
+    async def _gateway_loop(self) -> None:
+        """Anchor and release voice contacts on their gateways, one call per gateway and kind for
+        all that arrived while the previous calls were in flight."""
+        while True:
+            await self._gateway_wake.wait()
+            self._gateway_wake.clear()
+            now = self.clock()
+            for i, gateway in enumerate(self.gateways):
+                anchor, self._anchor[i] = self._anchor[i], []
+                release, self._release[i] = self._release[i], []
+                try:
+                    if anchor:
+                        await gateway.call("anchor", anchor, now)
+                    if release:
+                        await gateway.call("release", release)
+                except Exception as e:  # a gateway being restarted: its live set is rebuilt by reconcile
+                    log.warning("gateway %d anchor/release failed: %s", i, e)
 
     async def _event_loop(self) -> None:
         while True:

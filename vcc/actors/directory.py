@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vcc.actors.records import ContactRecord
+from vcc.coord.store import StoredContact
 from vcc.core.model import AgentState, Channel, ContactState
 
 TERMINAL = {ContactState.COMPLETED.value, ContactState.ABANDONED.value, ContactState.FAILED.value}
@@ -22,6 +23,7 @@ class PlacedContact:
     durable: bool = False
     queued_at: float | None = None
     connected_at: float | None = None
+    stored: StoredContact | None = None  # a durable contact's last write to etcd, if this site knows it
 
 
 @dataclass(slots=True)
@@ -38,7 +40,7 @@ class LoggedInAgent:
 class AgentStream:
     """One connected agent session stream (a desktop, or a pool of bot agents): what to push to it."""
 
-    updates: asyncio.Queue[tuple[str, str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    updates: asyncio.Queue[tuple[str, str, dict[str, Any]] | None] = field(default_factory=asyncio.Queue)
     agents: set[str] = field(default_factory=set)
 
     def push(self, agent_id: str, kind: str, payload: dict[str, Any]) -> None:

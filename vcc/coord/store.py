@@ -190,6 +190,70 @@ class ContactStore:
             if await self.set_state(stored, ContactState.COMPLETED, token) is not None:
                 return True
 
+    # --- batched writes (the hot path: one transaction for many contacts) ---------------------
+    async def create_many(
+        self, contacts: list[DurableContact], token: SessionToken
+    ) -> list[tuple[StoredContact, bool]]:
+        """:meth:`create` for many contacts, one guarded transaction per :data:`MAX_ADOPT_BATCH`.
+        A batch in which any id already exists (or whose site is fenced) falls back to one
+        :meth:`create` per contact, which sorts out which were known and raises if fenced."""
+        out: list[tuple[StoredContact, bool]] = []
+        for batch in _chunks(contacts, MAX_ADOPT_BATCH):
+            for c in batch:
+                check_id("contact", c.contact_id)
+                if c.owner_site != token.site:
+                    raise ValueError(f"contact {c.contact_id} must be created by its owner site")
+            keys = [self.keys.contact(c.contact_id) for c in batch]
+            result = await self.client.txn(
+                [*(absent(k) for k in keys), token.guard()],
+                [Put(k, c.to_json()) for k, c in zip(keys, batch, strict=True)],
+            )  # fmt: skip
+            if result.succeeded:
+                out.extend((StoredContact(c, result.revision), True) for c in batch)
+            else:
+                out.extend([await self.create(c, token) for c in batch])
+        return out
+
+    async def update_many(
+        self, changes: list[tuple[StoredContact, DurableContact]], token: SessionToken
+    ) -> list[StoredContact | None]:
+        """:meth:`update` for many contacts: one transaction per batch, each contact compared on its
+        known ``mod_revision``. A batch that fails falls back to one :meth:`update` per contact
+        (None for a contact someone else changed; FencedError if this site is fenced)."""
+        out: list[StoredContact | None] = []
+        for batch in _chunks(changes, MAX_ADOPT_BATCH):
+            lease = await self._retention_lease() if any(new.terminal for _, new in batch) else 0
+            compares = [mod_is(self.keys.contact(old.contact.contact_id), old.mod_revision) for old, _ in batch]
+            puts = [Put(self.keys.contact(new.contact_id), new.to_json(), lease if new.terminal else 0)
+                    for _, new in batch]  # fmt: skip
+            for old, new in batch:
+                if new.contact_id != old.contact.contact_id:
+                    raise ValueError("update cannot change a contact's id")
+            result = await self.client.txn([*compares, token.guard()], puts)
+            if result.succeeded:
+                out.extend(StoredContact(new, result.revision) for _, new in batch)
+            else:
+                out.extend([await self.update(old, new, token) for old, new in batch])
+        return out
+
+    async def complete_known(self, known: list[StoredContact], token: SessionToken) -> bool:
+        """Mark contacts completed in one transaction, each compared on the revision this site last
+        wrote (at most :data:`MAX_ADOPT_BATCH`). False, and nothing written, if any of them changed
+        since or this site's session is not live: complete those one by one with :meth:`complete`."""
+        if not known:
+            return True
+        if len(known) > MAX_ADOPT_BATCH:
+            raise ValueError(f"at most {MAX_ADOPT_BATCH} contacts per transaction")
+        if any(s.contact.terminal or s.contact.owner_site != token.site for s in known):
+            return False
+        lease = await self._retention_lease()
+        result = await self.client.txn(
+            [*(mod_is(self.keys.contact(s.contact.contact_id), s.mod_revision) for s in known), token.guard()],
+            [Put(self.keys.contact(s.contact.contact_id), replace(s.contact, state=ContactState.COMPLETED).to_json(),
+                 lease) for s in known],
+        )  # fmt: skip
+        return result.succeeded
+
     async def adopt(
         self,
         dead_site: str,
@@ -265,6 +329,10 @@ class ContactStore:
             lease = await self.client.grant(self.retention_s)
             self._retention = (lease.id, now + self.retention_s / 2)
         return self._retention[0]
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _owned_open(kv: KeyValue, site: str) -> bool:

@@ -1,0 +1,146 @@
+"""The site controller's writes of durable contacts to etcd, batched.
+
+A durable contact (chat, e-mail, SMS, callback) is written to etcd when it arrives, when it is
+queued (queue and priority as the IVR set them, so an adopter queues it the same way) and when it
+ends. One etcd transaction costs the controller's event loop far more than the contact's routing,
+so writes that arrive while a transaction is in flight wait and go together in the next one, like
+the commands to an ACD shard. Each contact carries the ``mod_revision`` of its last write
+(``PlacedContact.stored``), so a write is a compare-and-swap on a known revision, without reading
+first; a contact whose revision is unknown (recovered, adopted) or stale (changed elsewhere) is
+read and written one at a time, as before.
+
+The order of writes for one contact is kept: one flush at a time, queue updates before ends.
+An end is reported (``on_recorded``) only after etcd recorded it, or found that another site's
+adoption took the contact (``recorded=False``); while etcd cannot be reached the end is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vcc.actors.directory import PlacedContact, _fields
+from vcc.coord.session import SessionToken
+from vcc.coord.store import MAX_ADOPT_BATCH, ContactStore, DurableContact, StoredContact
+from vcc.core.model import ContactState
+from vcc.errors import CoordError, FencedError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class _End:
+    placed: PlacedContact
+    event: dict[str, Any]
+
+
+class DurableWriter:
+    def __init__(
+        self,
+        store: ContactStore,
+        token: Callable[[], SessionToken],
+        on_recorded: Callable[[dict[str, Any], bool], None],
+    ) -> None:
+        self.store = store
+        self._token = token  # raises FencedError while the site is fenced
+        self._on_recorded = on_recorded
+        self._updates: list[PlacedContact] = []
+        self._ends: list[_End] = []
+        self._wake = asyncio.Event()
+        self.transactions = 0
+
+    # --- what the controller asks for ----------------------------------------------------------
+    def queued(self, placed: PlacedContact) -> None:
+        """Record the contact's queue, priority and QUEUED state (best effort: the contact is
+        already safe in etcd; a lost update only means an adopter re-queues it as it arrived)."""
+        self._updates.append(placed)
+        self._wake.set()
+
+    def ended(self, placed: PlacedContact, event: dict[str, Any]) -> None:
+        """Record the contact's end, then hand ``event`` back through ``on_recorded``."""
+        self._ends.append(_End(placed, event))
+        self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._updates) + len(self._ends)
+
+    # --- the loop ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        delay = 0.1
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            updates, self._updates = self._updates, []
+            ends, self._ends = self._ends, []
+            if updates:
+                await self._write_updates(updates)
+            if not ends:
+                continue
+            try:
+                await self._write_ends(ends)
+                delay = 0.1
+            except CoordError as e:  # FencedError included: retry until this site proves its lease
+                log.warning("recording the end of %d durable contacts failed (%s); retrying", len(ends), e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                self._wake.set()
+
+    async def _write_updates(self, updates: list[PlacedContact]) -> None:
+        try:
+            token = self._token()
+            known = [p for p in updates if p.stored is not None and not p.stored.contact.terminal]
+            unknown = [p for p in updates if p.stored is None]
+            if known:
+                changes = [(p.stored, self._queued(p, p.stored)) for p in known if p.stored is not None]
+                self.transactions += 1
+                for p, stored in zip(known, await self.store.update_many(changes, token), strict=True):
+                    p.stored = stored
+            for p in unknown:
+                current = await self.store.get(p.record.id)
+                if current is not None and not current.contact.terminal:
+                    p.stored = await self.store.update(current, self._queued(p, current), token)
+        except (CoordError, FencedError) as e:
+            log.warning("durable queue update of %d contacts failed: %s", len(updates), e)
+            for p in updates:
+                p.stored = None  # re-read before the next write
+
+    async def _write_ends(self, ends: list[_End]) -> None:
+        """Record ends; each is reported as soon as etcd answered for it, and on an error only the
+        unreported ones are retried (a retried end that etcd did record would read as another
+        site's)."""
+        token = self._token()
+        pending = list(ends)
+        try:
+            fast = [e for e in pending if e.placed.stored is not None]
+            for batch in (fast[i : i + MAX_ADOPT_BATCH] for i in range(0, len(fast), MAX_ADOPT_BATCH)):
+                self.transactions += 1
+                if await self.store.complete_known([e.placed.stored for e in batch if e.placed.stored], token):
+                    for end in batch:
+                        self._report(end, True)
+                        pending.remove(end)
+                else:
+                    for end in batch:
+                        end.placed.stored = None
+            for end in list(pending):
+                ok = await self.store.complete(end.placed.record.id, token)
+                self._report(end, ok)
+                pending.remove(end)
+        finally:
+            if pending:
+                self._ends[:0] = pending
+                for end in pending:
+                    end.placed.stored = None
+
+    def _report(self, end: _End, recorded: bool) -> None:
+        end.placed.stored = None
+        self._on_recorded(end.event, recorded)
+
+    @staticmethod
+    def _queued(placed: PlacedContact, stored: StoredContact) -> DurableContact:
+        rec = placed.record
+        return DurableContact(**{**_fields(stored.contact), "queue": rec.queue or "", "state": ContactState.QUEUED,
+                                 "priority": rec.priority})  # fmt: skip
