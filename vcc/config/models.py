@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 
 from vcc.config.base import ConfigModel, Id, Proficiency, id_field
 from vcc.config.credentials import MIN_ITERATIONS, looks_like_plain_text, parse_password_hash
+from vcc.config.dashboards import DashboardsConfig
 from vcc.config.sites import SiteConfig
 from vcc.config.tenants import TenantConfig
 from vcc.core.model import Channel, Pool
@@ -113,6 +114,9 @@ class ClusterConfig(ConfigModel):
     )
     tenants: list[TenantConfig] = Field(default_factory=list, description="Client companies.")
     agents: list[AgentConfig] = Field(default_factory=list, description="Agents of every tenant.")
+    dashboards: DashboardsConfig = Field(
+        default_factory=DashboardsConfig, description="Streamlit dashboards: port and users (`vcc dashboard`)."
+    )
 
     def site(self, site_id: str) -> SiteConfig | None:
         return next((s for s in self.sites if s.id == site_id), None)

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from vcc.config.base import ID_PATTERN
+from vcc.config.dashboards import DashboardsConfig, DashboardUserConfig
 from vcc.config.flows import DIGIT_PATTERN, NODE_TYPES, FlowConfig
 from vcc.config.models import AgentConfig, ClusterConfig, SkillConfig
 from vcc.config.sites import RayPorts, SiteConfig, SitePorts
@@ -64,6 +65,8 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
         for tag, (model, _) in NODE_TYPES.items()
     ],
     ("Agent", "`agents[]`", AgentConfig),
+    ("Dashboards", "`dashboards`", DashboardsConfig),
+    ("Dashboard user", "`dashboards.users[]`", DashboardUserConfig),
 ]
 
 

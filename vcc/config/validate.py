@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 
 from vcc.config.compile import agent_profile, queue_spec
+from vcc.config.dashboards import dashboard_problems
 from vcc.config.flowcheck import check_flow_graph, check_flow_references
 from vcc.config.models import ClusterConfig
 from vcc.config.sites import PORT_OFFSETS
@@ -290,4 +291,5 @@ def validate_config(config: ClusterConfig) -> list[Problem]:
     checks.tenants()
     checks.agents()
     checks.staffing()
-    return checks.problems
+    regions = {s.region for s in config.sites}
+    return checks.problems + dashboard_problems(config.dashboards, regions, checks.tenant_ids)
