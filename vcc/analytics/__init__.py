@@ -20,8 +20,8 @@ Stable API (what the dashboards build on)::
     kpis.agent_kpis(spans, segments, by=["agent_id"], interval="1h")    # occupancy, utilization, staffed
     kpis.report(events, catalog, by=[...], interval="1h", start_ts=None, end_ts=None)  # both, joined
 
-    staffing.required(kpi_frame, catalog, method="erlang_c"|"erlang_a")  # agents needed vs staffed
-    forecast.next_day(contacts, catalog, interval="1h", day=date)       # seasonal baseline per queue
+    staffing.required(report_frame, catalog, interval_s, method="erlang_c"|"erlang_a")  # vs staffed
+    forecast.next_day(contacts, interval="1h", day=None)               # seasonal baseline per queue
     staffing.shift_plan(required_per_interval, shift_h=8, interval_s=3600)
     billing.statement(events, catalog, tenant, start_ts, end_ts)         # Statement (lines, total)
 

@@ -1,0 +1,161 @@
+"""Copies a site's event log (the JSONL write-ahead log) into the Parquet warehouse.
+
+The log is the acknowledgement: an event is safe once ``EventLog.append`` returned. The flusher
+runs beside it, off the append path (a thread in the event sink, or ``vcc warehouse sync``), reads
+the log's complete lines from the seq after the warehouse's last, and writes them in batches with
+``warehouse.write_events`` (write-then-rename). A crash anywhere loses nothing: the next flusher
+starts again from the warehouse's last seq.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from vcc.analytics import warehouse
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FLUSH_INTERVAL_S = 1.0
+MAX_BATCH_EVENTS = 200_000
+
+
+class LogTail:
+    """Reads a site's log segments forward from a seq, by byte offset (no re-parsing of what was read).
+    Only complete lines are returned; a line still being written is read on a later call."""
+
+    def __init__(self, directory: Path, from_seq: int) -> None:
+        self.directory = directory
+        self.next_seq = from_seq
+        self._path: Path | None = None
+        self._offset = 0
+
+    def _segments(self) -> list[tuple[int, Path]]:
+        found = []
+        for path in self.directory.glob("events-*.jsonl"):
+            try:
+                found.append((int(path.stem.split("-", 1)[1]), path))
+            except ValueError:
+                continue
+        return sorted(found)
+
+    def _position(self) -> bool:
+        """Point at the segment holding ``next_seq`` and the offset of its line."""
+        segments = self._segments()
+        holding = [(f, p) for f, p in segments if f <= self.next_seq]
+        if not holding:
+            return False
+        first, path = holding[-1]
+        offset = 0
+        skip = self.next_seq - first
+        with open(path, "rb") as f:
+            while skip > 0:
+                line = f.readline()
+                if not line.endswith(b"\n"):
+                    return False  # the seq is not durable yet
+                offset += len(line)
+                skip -= 1
+        self._path, self._offset = path, offset
+        return True
+
+    def read(self, limit: int = MAX_BATCH_EVENTS) -> list[dict[str, Any]]:
+        if self._path is None and not self._position():
+            return []
+        out: list[dict[str, Any]] = []
+        while len(out) < limit and self._path is not None:
+            with open(self._path, "rb") as f:
+                f.seek(self._offset)
+                while len(out) < limit:
+                    line = f.readline()
+                    if not line.endswith(b"\n"):
+                        break
+                    event = json.loads(line)
+                    self._offset += len(line)
+                    if event["seq"] != self.next_seq:
+                        raise RuntimeError(f"event log {self._path}: seq {event['seq']}, expected {self.next_seq}")
+                    out.append(event)
+                    self.next_seq += 1
+            if len(out) >= limit:
+                break
+            later = [p for f, p in self._segments() if f == self.next_seq]
+            if not later:
+                break
+            self._path, self._offset = later[0], 0  # the segment is full: move to the next one
+        return out
+
+
+def sync_once(log_dir: Path, root: Path, site: str, *, tail: LogTail | None = None) -> tuple[int, LogTail]:
+    """Copy whatever the log holds past the warehouse's last seq; returns (events written, tail)."""
+    if tail is None:
+        tail = LogTail(log_dir, warehouse.last_seq(root, site) + 1)
+    written = 0
+    while True:
+        batch = tail.read()
+        if not batch:
+            return written, tail
+        for e in batch:
+            e.setdefault("site", site)
+        warehouse.write_events(root, site, batch)
+        written += len(batch)
+
+
+class Flusher:
+    """A thread that runs ``sync_once`` every ``interval_s`` and once more on ``close``. Holds the
+    site's writer lock for its lifetime; without the lock (another writer) it does nothing."""
+
+    def __init__(self, log_dir: Path, root: Path, site: str, interval_s: float = DEFAULT_FLUSH_INTERVAL_S) -> None:
+        if not 0 < interval_s <= 5:
+            raise ValueError(f"warehouse flush interval must be in (0, 5] s, got {interval_s}")
+        self.log_dir, self.root, self.site, self.interval_s = log_dir, root, site, interval_s
+        self.lock = warehouse.WriterLock(root, site)
+        self.flushed_events = 0
+        self.error: str | None = None
+        self._tail: LogTail | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._mutex = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.active = self.lock.acquire()
+        if self.active:
+            warehouse.remove_stale_tmp(root, site)
+            self._thread = threading.Thread(target=self._run, name=f"warehouse-{site}", daemon=True)
+            self._thread.start()
+        else:
+            log.warning("warehouse of site %s has another writer; this sink does not flush", site)
+
+    def flush(self) -> int:
+        """Copy everything durable in the log now (the caller's thread); returns events written."""
+        if not self.active:
+            return 0
+        with self._mutex:
+            try:
+                n, self._tail = sync_once(self.log_dir, self.root, self.site, tail=self._tail)
+                self.error = None
+            except Exception as e:  # keep flushing later: the log still holds everything
+                self._tail = None
+                self.error = f"{type(e).__name__}: {e}"
+                log.exception("warehouse flush of site %s failed", self.site)
+                return 0
+            self.flushed_events += n
+            return n
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.flush()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._wake.set()
+            self._thread.join()
+            self._thread = None
+        if self.active:
+            self.flush()
+            self.lock.release()
+            self.active = False

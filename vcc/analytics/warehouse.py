@@ -1,0 +1,305 @@
+"""The event warehouse: each site's events as Parquet, partitioned by site and UTC date.
+
+``<root>/site=<site>/date=<YYYY-MM-DD>/part-<first seq>-<last seq>.parquet``. A file holds one
+site's events of one date whose ``seq`` runs contiguously from first to last. Files are written
+beside their final name as ``.tmp-*``, fsynced, renamed and the directory fsynced: a reader (which
+lists ``part-*`` only) never sees a torn file. The JSONL event log is the acknowledgement; a writer
+resumes from the highest last seq already in Parquet. A file whose seq range lies inside another
+file's range of the same partition is shadowed (a compaction that crashed before its deletes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+PART_RE = re.compile(r"^part-(\d{12})-(\d{12})\.parquet$")
+LOCK_NAME = ".writer.lock"
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "seq": pl.Int64(),
+    "site": pl.String(),
+    "ts": pl.Float64(),
+    "date": pl.String(),
+    "kind": pl.String(),
+    "schema_version": pl.Int32(),
+    "contact_id": pl.String(),
+    "tenant": pl.String(),
+    "channel": pl.String(),
+    "state": pl.String(),
+    "prev_state": pl.String(),
+    "queue": pl.String(),
+    "agent_id": pl.String(),
+    "reason": pl.String(),
+    "reason_code": pl.String(),
+    "event": pl.String(),
+    "data": pl.String(),
+    "load": pl.String(),
+}
+_TEXT = ("kind", "contact_id", "tenant", "channel", "state", "prev_state", "queue", "agent_id", "reason",
+         "reason_code", "event")  # fmt: skip
+
+
+def default_root(run_dir: str | Path) -> Path:
+    """Where a run's warehouse lives: ``<run dir>/warehouse``."""
+    return Path(run_dir) / "warehouse"
+
+
+def utc_date(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True, slots=True)
+class PartFile:
+    path: Path
+    site: str
+    date: str
+    first_seq: int
+    last_seq: int
+
+
+def part_name(first_seq: int, last_seq: int) -> str:
+    return f"part-{first_seq:012d}-{last_seq:012d}.parquet"
+
+
+def _partition_value(name: str, key: str) -> str | None:
+    prefix = f"{key}="
+    return name[len(prefix) :] if name.startswith(prefix) else None
+
+
+def list_parts(root: Path, site: str | None = None) -> list[PartFile]:
+    """Every ``part-*`` file, shadowed ones included, sorted by site, date and first seq."""
+    out: list[PartFile] = []
+    if not root.is_dir():
+        return out
+    for site_dir in sorted(root.iterdir()):
+        s = _partition_value(site_dir.name, "site")
+        if s is None or not site_dir.is_dir() or (site is not None and s != site):
+            continue
+        for date_dir in sorted(site_dir.iterdir()):
+            d = _partition_value(date_dir.name, "date")
+            if d is None or not date_dir.is_dir():
+                continue
+            for f in date_dir.iterdir():
+                m = PART_RE.match(f.name)
+                if m:
+                    out.append(PartFile(f, s, d, int(m.group(1)), int(m.group(2))))
+    out.sort(key=lambda p: (p.site, p.date, p.first_seq, -p.last_seq))
+    return out
+
+
+def live_parts(parts: Iterable[PartFile]) -> list[PartFile]:
+    """Drop files whose seq range lies inside another file's range of the same partition."""
+    by_partition: dict[tuple[str, str], list[PartFile]] = {}
+    for p in parts:
+        by_partition.setdefault((p.site, p.date), []).append(p)
+    live: list[PartFile] = []
+    for group in by_partition.values():
+        group.sort(key=lambda p: (p.first_seq, -p.last_seq))
+        reach = -1
+        for p in group:  # sorted by first asc, last desc: a file is inside an earlier one iff last <= reach
+            if p.last_seq <= reach:
+                continue
+            live.append(p)
+            reach = p.last_seq
+    live.sort(key=lambda p: (p.site, p.date, p.first_seq))
+    return live
+
+
+def last_seq(root: Path, site: str) -> int:
+    """The highest seq of ``site`` already in the warehouse (0 if none)."""
+    return max((p.last_seq for p in list_parts(root, site)), default=0)
+
+
+def scan_events(root: str | Path, *, sites: Iterable[str] | None = None) -> pl.LazyFrame:
+    """Every event in the warehouse as a lazy frame (columns: ``EVENT_SCHEMA``)."""
+    wanted = set(sites) if sites is not None else None
+    files = [str(p.path) for p in live_parts(list_parts(Path(root))) if wanted is None or p.site in wanted]
+    if not files:
+        return pl.LazyFrame(schema=EVENT_SCHEMA)
+    return pl.scan_parquet(files, schema=EVENT_SCHEMA, hive_partitioning=False)
+
+
+# ---------------------------------------------------------------------------------------- writing
+
+
+def events_frame(events: list[dict[str, Any]]) -> pl.DataFrame:
+    """Flatten event dicts (as the event log holds them) into the warehouse schema."""
+    cols: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA}
+    for e in events:
+        ts = float(e["ts"])
+        cols["seq"].append(int(e["seq"]))
+        cols["site"].append(e.get("site"))
+        cols["ts"].append(ts)
+        cols["date"].append(utc_date(ts))
+        cols["schema_version"].append(int(e.get("schema_version", 1)))
+        for name in _TEXT:
+            v = e.get(name)
+            cols[name].append(None if v is None else str(v))
+        for name in ("data", "load"):
+            v = e.get(name)
+            cols[name].append(json.dumps(v, separators=(",", ":"), default=str) if v else None)
+    return pl.DataFrame(cols, schema=EVENT_SCHEMA)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(frame: pl.DataFrame, final: Path) -> None:
+    """Write ``frame`` to ``final``: tmp file, fsync, rename, fsync the directory."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{uuid.uuid4().hex}.parquet"
+    try:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(final.parent)
+
+
+def write_events(root: Path, site: str, events: list[dict[str, Any]]) -> list[Path]:
+    """Write contiguous-seq events of ``site`` as one file per run of the same UTC date."""
+    if not events:
+        return []
+    frame = events_frame(events)
+    dates = frame["date"].to_list()
+    written: list[Path] = []
+    start = 0
+    for i in range(1, len(dates) + 1):
+        if i == len(dates) or dates[i] != dates[start]:
+            chunk = frame.slice(start, i - start)
+            first, last = int(chunk["seq"][0]), int(chunk["seq"][-1])
+            path = root / f"site={site}" / f"date={dates[start]}" / part_name(first, last)
+            write_atomic(chunk, path)
+            written.append(path)
+            start = i
+    return written
+
+
+def remove_stale_tmp(root: Path, site: str) -> int:
+    """Delete tmp files a crashed writer left (only the writer of ``site`` calls this, under its lock)."""
+    removed = 0
+    for tmp in (root / f"site={site}").glob("date=*/.tmp-*.parquet"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def _flock(path: Path, *, blocking: bool) -> Iterator[bool]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+class WriterLock:
+    """The one-writer-per-site lock, held by a site's flusher for its lifetime."""
+
+    def __init__(self, root: Path, site: str) -> None:
+        self.path = root / f"site={site}" / LOCK_NAME
+        self._fd = -1
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+# ------------------------------------------------------------------------------------- compaction
+
+
+@dataclass(frozen=True, slots=True)
+class CompactResult:
+    partitions: int
+    files_before: int
+    files_after: int
+    rows: int
+
+
+def compact(root: Path, *, min_files: int = 2) -> CompactResult:
+    """Merge each partition's live files into one (write-then-rename), then delete what was merged.
+    Safe beside running writers: they only add files with higher seqs than any listed here."""
+    root = Path(root)
+    with _flock(root / ".compact.lock", blocking=True):
+        parts = list_parts(root)
+        live = live_parts(parts)
+        live_set = {p.path for p in live}
+        groups: dict[tuple[str, str], list[PartFile]] = {}
+        for p in live:
+            groups.setdefault((p.site, p.date), []).append(p)
+        partitions = rows = 0
+        after = len(live)
+        for (site, date), group in groups.items():
+            shadowed = [p for p in parts if (p.site, p.date) == (site, date) and p.path not in live_set]
+            if len(group) < min_files:
+                for p in shadowed:  # left by a compaction that crashed before its deletes
+                    p.path.unlink(missing_ok=True)
+                continue
+            frame = pl.read_parquet([str(p.path) for p in group], schema=EVENT_SCHEMA).sort("seq")
+            first, last = group[0].first_seq, max(p.last_seq for p in group)
+            target = group[0].path.parent / part_name(first, last)
+            write_atomic(frame, target)
+            for p in [*group, *shadowed]:
+                if p.path != target:
+                    p.path.unlink(missing_ok=True)
+            _fsync_dir(target.parent)
+            partitions += 1
+            rows += frame.height
+            after -= len(group) - 1
+        return CompactResult(partitions, len(live), after, rows)
+
+
+# --------------------------------------------------------------------------------------- status
+
+
+def status(root: Path) -> list[dict[str, Any]]:
+    """Per site: files, partitions (dates), rows and the last seq in the warehouse."""
+    out: dict[str, dict[str, Any]] = {}
+    for p in live_parts(list_parts(root)):
+        s = out.setdefault(p.site, {"site": p.site, "files": 0, "dates": set(), "rows": 0, "last_seq": 0})
+        s["files"] += 1
+        s["dates"].add(p.date)
+        s["rows"] += pl.scan_parquet(p.path).select(pl.len()).collect().item()
+        s["last_seq"] = max(s["last_seq"], p.last_seq)
+    return [{**s, "dates": sorted(s["dates"])} for s in out.values()]
