@@ -49,10 +49,8 @@ async def agent_command(
             command = ("complete", cid, wrap)
         case "end_wrap_up":
             if args.get("contact_id") and (args.get("disposition") or args.get("notes")):
-                error = site_media.wrap_up_note(c, agent, str(args["contact_id"]), str(args.get("disposition", "")),
-                                                str(args.get("notes", "")))
-                if error:
-                    return CommandResult(0, False, error, agent.state)
+                site_media.wrap_up_note(c, agent, str(args["contact_id"]), str(args.get("disposition", "")),
+                                        str(args.get("notes", "")))
             command = ("end_wrap_up", agent_id)
         case "hold" | "resume" | "transfer" | "consult" | "chat":
             return await site_media.agent_media_command(c, agent, op, args)

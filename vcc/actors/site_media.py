@@ -128,14 +128,16 @@ async def _consult(c: SiteController, agent: LoggedInAgent, placed: PlacedContac
     return CommandResult(0, True, state=agent.state)
 
 
-def wrap_up_note(c: SiteController, agent: LoggedInAgent, cid: str, disposition: str, notes: str) -> str:
-    """The disposition and notes of a wrap-up, logged on the contact; an error text or ''."""
+def wrap_up_note(c: SiteController, agent: LoggedInAgent, cid: str, disposition: str, notes: str) -> None:
+    """The disposition and notes of a wrap-up, logged on the contact while it is still live here
+    (after a transfer the contact is with another agent: the note says who wrote it)."""
     placed = c.contacts.get(cid)
-    if placed is None or placed.agent_id != agent.agent_id:
-        return f"contact {cid!r} is not in wrap-up with agent {agent.agent_id}"
-    placed.record.data["disposition"] = disposition
-    emit_note(c, placed, "disposition", {"disposition": disposition, "notes": notes[:MAX_CHAT_TEXT]})
-    return ""
+    if placed is None:
+        return
+    if placed.agent_id == agent.agent_id:
+        placed.record.data["disposition"] = disposition
+    emit_note(c, placed, "disposition", {"disposition": disposition, "notes": notes[:MAX_CHAT_TEXT],
+                                         "by": agent.agent_id}, agent_id=agent.agent_id)
 
 
 # ---------------------------------------------------------------------------- caller side
