@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from vcc.config.base import ConfigModel, Id, Proficiency, id_field
 from vcc.config.credentials import MIN_ITERATIONS, looks_like_plain_text, parse_password_hash
 from vcc.config.dashboards import DashboardsConfig
+from vcc.config.media import MediaConfig
 from vcc.config.sites import SiteConfig
 from vcc.config.tenants import TenantConfig
 from vcc.core.model import Channel, Pool
@@ -114,6 +115,9 @@ class ClusterConfig(ConfigModel):
     )
     tenants: list[TenantConfig] = Field(default_factory=list, description="Client companies.")
     agents: list[AgentConfig] = Field(default_factory=list, description="Agents of every tenant.")
+    media: MediaConfig = Field(
+        default_factory=MediaConfig, description="Media gateways: prompts, music on hold, recordings, codecs."
+    )
     dashboards: DashboardsConfig = Field(
         default_factory=DashboardsConfig, description="Streamlit dashboards: port and users (`vcc dashboard`)."
     )

@@ -1,0 +1,261 @@
+"""One leg of a call: an aiortc RTCPeerConnection with the gateway's outbound track, a reader of
+the peer's decoded audio, and RFC 4733 telephone-events taken out before the decoder.
+
+The outbound track has two modes. **Relay**: frames pushed by the bridged leg's reader go out as
+soon as they arrive (at most 3 queued, older dropped); when none comes within a frame time plus a
+grace, silence goes out. **Paced**: a source function (prompt, music, silence) is asked for a frame
+every 20 ms on the track's own clock.
+
+aiortc 1.16 has no telephone-event codec, so :func:`enable_telephone_event` adds
+``telephone-event/8000`` and ``/48000`` to its audio codec list (process-wide, once): an answer to an
+offer that has them negotiates them; the receiver's packets with those payload types are handed to
+the leg's :class:`TelephoneEventReceiver` and never reach the decoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import av
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.codecs import CODECS
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+from vcc.media.errors import MediaError
+from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm, resample, silence
+from vcc.media.rfc4733 import TelephoneEventReceiver
+
+log = logging.getLogger(__name__)
+
+FRAME_S = FRAME_SAMPLES / RATE_HZ
+_TIME_BASE = fractions.Fraction(1, RATE_HZ)
+_SILENCE = silence()
+RELAY_DEPTH = 3
+
+
+def enable_telephone_event() -> None:
+    audio = CODECS["audio"]
+    if any(c.mimeType.lower() == "audio/telephone-event" for c in audio):
+        return
+    for pt, rate in ((101, 8000), (110, 48000)):
+        audio.append(RTCRtpCodecParameters(mimeType="audio/telephone-event", clockRate=rate, channels=1,
+                                           payloadType=pt, parameters={"0-16": None}))  # fmt: skip
+
+
+enable_telephone_event()
+
+
+class OutboundTrack(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.relay = False
+        self.source: Callable[[], Pcm] = lambda: _SILENCE
+        self._queue: deque[Pcm] = deque(maxlen=RELAY_DEPTH)
+        self._waiter: asyncio.Future[None] | None = None
+        self._next_t: float | None = None
+        self._pts = 0
+        self.frames_sent = 0
+
+    def push(self, pcm: Pcm) -> None:
+        """Relay mode: a frame from the bridged leg."""
+        self._queue.append(pcm)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def set_relay(self, relay: bool) -> None:
+        if relay != self.relay:
+            self.relay = relay
+            self._queue.clear()
+            waiter = self._waiter  # a relay wait ends now; the next frame comes from the new mode
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._next_t is None:
+            self._next_t = now
+        if self.relay:
+            if not self._queue:
+                fut: asyncio.Future[None] = loop.create_future()
+                self._waiter = fut
+                timer = loop.call_at(max(self._next_t, now) + FRAME_S, _wake, fut)
+                try:
+                    await fut
+                finally:
+                    timer.cancel()
+                    self._waiter = None
+                if self.readyState != "live":
+                    raise MediaStreamError
+            pcm = self._queue.popleft() if self._queue else _SILENCE
+            self._next_t = loop.time() + FRAME_S
+        else:
+            delay = self._next_t - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next_t += FRAME_S
+            if self._next_t < loop.time() - 0.1:  # fell far behind (a stall): start the clock again
+                self._next_t = loop.time()
+            if self.readyState != "live":
+                raise MediaStreamError
+            pcm = self.source()
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE_HZ
+        frame.time_base = _TIME_BASE
+        frame.pts = self._pts
+        self._pts += len(pcm)
+        self.frames_sent += 1
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def to_mono48(frame: av.AudioFrame) -> Pcm:
+    """A decoded frame (Opus: stereo s16 48 kHz; G.711: mono s16 8 kHz) as mono int16 at 48 kHz."""
+    arr = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if frame.format.is_planar:
+        mono = arr[0]
+    else:
+        mono = arr.reshape(-1)[::channels] if channels > 1 else arr.reshape(-1)
+    if mono.dtype != np.int16:
+        mono = np.clip(mono * 32767.0, -32768, 32767).astype(np.int16) if mono.dtype.kind == "f" else mono.astype(
+            np.int16
+        )
+    if frame.sample_rate != RATE_HZ:
+        mono = resample(mono, frame.sample_rate, RATE_HZ)
+    return np.ascontiguousarray(mono)
+
+
+AudioSink = Callable[[Pcm, float], None]  # (48 kHz mono frame, arrival time.time())
+
+
+class Leg:
+    """A caller or agent leg. ``on_audio`` gets each decoded inbound frame, ``on_digit`` each RFC 4733
+    key press, ``on_state`` the connection state ("connected", "failed", "closed")."""
+
+    def __init__(self, contact_id: str, role: str, agent_id: str | None = None,
+                 codecs: tuple[str, ...] = ()) -> None:  # fmt: skip
+        self.contact_id = contact_id
+        self.role = role  # "caller" | "agent"
+        self.agent_id = agent_id
+        self.codecs = codecs
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.out = OutboundTrack()
+        self.on_audio: AudioSink = lambda pcm, t: None
+        self.on_digit: Callable[[str], None] = lambda d: None
+        self.on_state: Callable[[str], None] = lambda s: None
+        self.telephone_events = TelephoneEventReceiver()
+        self.frames_in = 0
+        self.connected = False
+        self.closed = False
+        self._reader: asyncio.Task[None] | None = None
+        self.pc.on("connectionstatechange", self._state_changed)
+        self.pc.on("track", self._track)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Set the peer's offer; returns the answer with the host candidates gathered."""
+        if not isinstance(offer_sdp, str) or "m=audio" not in offer_sdp:
+            raise MediaError(f"contact {self.contact_id}: the {self.role} SDP offer has no audio m-line")
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            transceiver = next((t for t in self.pc.getTransceivers() if t.kind == "audio"), None)
+            if transceiver is None:
+                raise MediaError(f"contact {self.contact_id}: the {self.role} SDP offer has no audio")
+            self._prefer(transceiver)
+            self.pc.addTrack(self.out)
+            self._hook_receiver(transceiver)
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except MediaError:
+            raise
+        except Exception as exc:  # aiortc raises ValueError/OperationError/... on a bad or unusable offer
+            raise MediaError(f"contact {self.contact_id}: bad {self.role} SDP offer: {exc}") from None
+        return self.pc.localDescription.sdp
+
+    def _prefer(self, transceiver: RTCRtpTransceiver) -> None:
+        if not self.codecs:
+            return
+        from aiortc import RTCRtpReceiver
+
+        capabilities = RTCRtpReceiver.getCapabilities("audio")
+        caps = capabilities.codecs if capabilities is not None else []
+        wanted = [c for name in self.codecs for c in caps if c.mimeType.lower() == f"audio/{name.lower()}"]
+        wanted += [c for c in caps if c.mimeType.lower() == "audio/telephone-event"]
+        transceiver.setCodecPreferences(wanted)
+
+    def _hook_receiver(self, transceiver: RTCRtpTransceiver) -> None:
+        receiver = transceiver.receiver
+        original = receiver._handle_rtp_packet
+        te_types: set[int] = set()
+        remote = self.pc.remoteDescription
+        for line in remote.sdp.splitlines() if remote else []:
+            if line.startswith("a=rtpmap:") and "telephone-event" in line.lower():
+                te_types.add(int(line[9:].split()[0]))
+
+        async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+            if packet.payload_type in te_types:
+                digit = self.telephone_events.packet(packet.timestamp, packet.payload)
+                if digit is not None:
+                    self.on_digit(digit)
+                return
+            await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+    def _track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._reader is None:
+            self._reader = asyncio.create_task(self._read(track))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames_in += 1
+                try:
+                    self.on_audio(to_mono48(frame), time.time())  # type: ignore[arg-type]
+                except Exception:
+                    log.exception("contact %s: %s audio handler failed", self.contact_id, self.role)
+        except MediaStreamError:
+            pass
+
+    async def _state_changed(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            self.connected = True
+        self.on_state(state)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.out.stop()
+        await self.pc.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    def stats(self) -> dict[str, Any]:
+        return {"frames_in": self.frames_in, "frames_out": self.out.frames_sent, "state": self.pc.connectionState}
