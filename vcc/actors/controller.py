@@ -119,6 +119,7 @@ class SiteController:
         self._anchor: list[list[str]] = [[] for _ in gateways]  # voice contacts to anchor/release, per gateway
         self._release: list[list[str]] = [[] for _ in gateways]
         self._gateway_wake = asyncio.Event()
+        self._measured: SiteLoad | None = None
         self._events_wake = asyncio.Event()
         self._patience: list[tuple[float, str]] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -650,19 +651,25 @@ class SiteController:
         if now - self._last_site_balance >= self.settings.site_balance_s:
             self._last_site_balance = now
             site_balance.rebalance_sites(self, now)
-        for cid, ts in list(self.finished.items()):
-            if now - ts > 600:
-                del self.finished[cid]
+        finished = self.finished  # in the order contacts finished: drop from the oldest end
+        while finished and now - finished[next(iter(finished))] > 600:
+            del finished[next(iter(finished))]
 
 
     def measure_load(self) -> SiteLoad:
+        """This site's load per queue. Recomputed at most every 50 ms: the balancer asks for every
+        contact it places, and the figures it compares are published only every 0.4 s."""
         now = self.clock()
+        cached = self._measured
+        if cached is not None and 0 <= now - cached.ts < 0.05 and cached.fenced == self.fenced:
+            return cached
         queues = {}
         for queue_id in self.center.queues:
             waiting, free, staffed = site_balance.queue_totals(self, queue_id)
             ewt = self.ewt.arrival_ewt_s(queue_id, now, waiting, staffed, free) if staffed else None
             queues[queue_id] = QueueLoad(waiting, ewt, free, staffed)
-        return SiteLoad(self.site, now, self.fenced, queues)
+        self._measured = SiteLoad(self.site, now, self.fenced, queues)
+        return self._measured
 
     def _gateway_of(self, cid: str) -> int:
         return hash(cid) % len(self.gateways)

@@ -46,6 +46,33 @@ class AgentStream:
     def push(self, agent_id: str, kind: str, payload: dict[str, Any]) -> None:
         self.updates.put_nowait((agent_id, kind, payload))
 
+    def take(
+        self, first: tuple[str, str, dict[str, Any]]
+    ) -> tuple[list[tuple[str, str, dict[str, Any]]], bool]:
+        """``first`` and every update already queued behind it, in order, less each agent state
+        that a later state of the same agent in the same batch supersedes (a desktop shows only the
+        latest state; offers, rescinds, notices and command results are all kept). Also whether the
+        stream goes on (False once the end-of-stream marker, None, was taken)."""
+        batch = [first]
+        more = True
+        while not self.updates.empty():
+            update = self.updates.get_nowait()
+            if update is None:
+                more = False
+                break
+            batch.append(update)
+        if len(batch) > 1:
+            seen: set[str] = set()
+            kept = []
+            for update in reversed(batch):
+                if update[1] == "state":
+                    if update[0] in seen:
+                        continue
+                    seen.add(update[0])
+                kept.append(update)
+            batch = kept[::-1]
+        return batch, more
+
 
 @dataclass(slots=True)
 class Submission:

@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from vcc.actors import site_media
 from vcc.actors.controller import AgentStream, SiteController, Submitted
+from vcc.actors.ports import ActorPort
 from vcc.actors.records import ContactRecord
 from vcc.intersite import convert
 from vcc.proto.v1 import site_pb2 as pb
@@ -25,8 +26,9 @@ SERVICES = ("vcc.proto.v1.SiteApi", "vcc.proto.v1.InterSite")
 
 
 class SiteApi(pb_grpc.SiteApiServicer):
-    def __init__(self, controller: SiteController) -> None:
+    def __init__(self, controller: SiteController, extra_actors: list[tuple[str, ActorPort]] | None = None) -> None:
         self.c = controller
+        self.extra_actors = extra_actors or []  # (kind, port): actors the controller does not call (web)
         self.customers = site_media.CustomerIndex()
 
     async def SubmitContacts(self, request: pb.SubmitContactsRequest, context: Any) -> pb.SubmitContactsReply:
@@ -84,8 +86,12 @@ class SiteApi(pb_grpc.SiteApiServicer):
         # and no asyncio.wait per update) halves the controller's cost of a busy agent stream.
         reader.add_done_callback(lambda _: stream.updates.put_nowait(None))
         try:
-            while (update := await stream.updates.get()) is not None:
-                yield self._update(*update)
+            while (first := await stream.updates.get()) is not None:
+                updates, more = stream.take(first)
+                for update in updates:
+                    yield self._update(*update)
+                if not more:
+                    return
         finally:
             reader.cancel()
             await self.c.disconnect(stream)
@@ -130,6 +136,12 @@ class SiteApi(pb_grpc.SiteApiServicer):
 
     async def GetStatus(self, request: pb.StatusRequest, context: Any) -> pb.SiteStatus:
         s = await self.c.status()
+        for kind, port in self.extra_actors:
+            try:
+                detail = await asyncio.wait_for(port.call("health"), 2.0)
+                s["actors"].append({"name": port.name, "kind": kind, "healthy": True, "detail": detail})
+            except Exception as e:
+                s["actors"].append({"name": port.name, "kind": kind, "healthy": False, "detail": str(e)})
         load = convert.site_load(s["load"], _tenants_of(self.c))
         return pb.SiteStatus(
             site=s["site"], fenced=s["fenced"], lease_id=s["lease_id"], lease_ttl_s=s["lease_ttl_s"],
@@ -187,9 +199,10 @@ class Peers:
                 await channel.close()
 
 
-async def serve(controller: SiteController, host: str, port: int) -> tuple[grpc.aio.Server, Any]:
+async def serve(controller: SiteController, host: str, port: int,
+                extra_actors: list[tuple[str, ActorPort]] | None = None) -> tuple[grpc.aio.Server, Any]:
     server = grpc.aio.server()
-    pb_grpc.add_SiteApiServicer_to_server(SiteApi(controller), server)
+    pb_grpc.add_SiteApiServicer_to_server(SiteApi(controller, extra_actors), server)
     pb_grpc.add_InterSiteServicer_to_server(InterSite(controller), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
