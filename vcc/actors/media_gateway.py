@@ -136,7 +136,8 @@ class MediaGateway:
         if agent_id is not None:
             await call.drop_agent(agent_id, reason)
         else:
-            await call.end(reason, "agent" if reason.startswith("agent") else "gateway")
+            by = next((who for who in ("caller", "agent") if reason.startswith(who)), "gateway")
+            await call.end(reason, by)
 
     async def set_estimator(self, estimator: Any) -> None:
         self.estimator = estimator

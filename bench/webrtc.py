@@ -1,0 +1,324 @@
+"""WebRTC bench: N concurrent bridged calls through a media gateway, beside direct peer-to-peer calls.
+
+A gateway (:class:`vcc.actors.media_gateway.MediaGateway`, recording on, as in production) runs in
+a child process behind a small JSON-lines control socket on loopback; this process runs, per call,
+an aiortc caller peer and an aiortc agent peer. Each peer sends silence with a 60 ms 1 kHz burst
+once a second (the caller at :00, the agent at :50), so the far side can time-stamp the onset: both
+peers live in this process, so send and receive times come from the same clock. For each N:
+
+* **inter-arrival p99** of received 20 ms frames at every peer, and **gaps** (an inter-arrival over
+  60 ms: at least two frames missing);
+* **one-way latency** (burst sent -> burst heard) through the gateway, and the same measured on N
+  direct caller<->agent calls (no gateway) in the same run: the difference is what the gateway adds;
+* **CPU of the gateway process** (``/proc/<pid>/stat``) over the window, per call.
+
+    .venv/bin/python bench/webrtc.py [--calls 5,10,20,30] [--seconds 6] [--codec opus|PCMU] [--json]
+
+Prints the highest N with p99 < 40 ms and no gaps, and the calls per core the gateway's CPU per
+call gives. Targets: >= 25 bridged calls per core; added one-way latency p99 < 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, tone
+from vcc.media.peer import TonePeer
+
+TARGET_CALLS_PER_CORE = 25
+TARGET_ADDED_LATENCY_P99_MS = 20.0
+MAX_P99_MS = 40.0
+GAP_MS = 60.0
+BURST_MS = 60
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- the gateway process -------------------------------------------------------------------------
+
+
+async def serve(run_dir: str, codec: str) -> None:
+    from vcc.actors.media_gateway import MediaGateway
+    from vcc.config.media import MediaConfig
+
+    gw = MediaGateway("bench", 0, None, MediaConfig(codecs=[codec]), run_dir=run_dir)  # type: ignore[list-item]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            req = json.loads(line)
+            try:
+                result = await getattr(gw, req["op"])(*req["args"])
+                writer.write(json.dumps({"ok": result}).encode() + b"\n")
+            except Exception as exc:
+                writer.write(json.dumps({"error": str(exc)}).encode() + b"\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    profile = None
+    if os.environ.get("VCC_BENCH_PROFILE"):  # where the gateway's time goes: cProfile to this file
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+    async with server:
+        await stop.wait()
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(os.environ["VCC_BENCH_PROFILE"])
+    await gw.close()
+
+
+class GatewayClient:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer, self.lock = reader, writer, asyncio.Lock()
+
+    async def call(self, op: str, *args: Any) -> Any:
+        async with self.lock:
+            self.writer.write(json.dumps({"op": op, "args": list(args)}).encode() + b"\n")
+            await self.writer.drain()
+            reply = json.loads(await self.reader.readline())
+        if "error" in reply:
+            raise RuntimeError(f"gateway {op}: {reply['error']}")
+        return reply["ok"]
+
+
+# --- peers that time bursts ----------------------------------------------------------------------
+
+
+class BurstPeer(TonePeer):
+    """Silence with a 1 kHz burst every second at ``phase_s``; records burst send times and the
+    onsets it hears, and the arrival time of every frame."""
+
+    def __init__(self, phase_s: float, codec: str) -> None:
+        super().__init__(None, keep_s=1.0, codec=codec)
+        self.phase_s = phase_s
+        self.sent: list[float] = []
+        self.onsets: list[float] = []
+        self.keep_arrivals = True
+        self._loud = False
+        self._burst = tone((1000.0,), BURST_MS, RATE_HZ, -10.0)
+        self._armed_at = 0.0
+        original_recv = self.track.recv
+
+        async def recv() -> Any:
+            frame = await original_recv()
+            now = time.monotonic()
+            if not self.track.clips and now - self._armed_at >= 0.9 and (now % 1.0) >= self.phase_s and (
+                now % 1.0
+            ) < self.phase_s + 0.1:
+                self._armed_at = now
+                self.track.play(self._burst)  # goes out from the next frame, ~20 ms from now
+                self.sent.append(now + FRAME_SAMPLES / RATE_HZ)
+            return frame
+
+        self.track.recv = recv  # type: ignore[method-assign]
+
+    async def _read(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        from vcc.media.legs import to_mono48
+
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.monotonic()
+                self.arrivals.append(now)
+                pcm = to_mono48(frame)
+                loud = float(np.abs(pcm.astype(np.int32)).max()) > 3000
+                if loud and not self._loud:
+                    self.onsets.append(now)
+                self._loud = loud
+        except MediaStreamError:
+            pass
+
+
+def latencies_ms(sent: list[float], heard: list[float], t0: float, t1: float) -> list[float]:
+    """Match each burst sent in [t0, t1] with the first onset heard after it (within 0.5 s)."""
+    out, j = [], 0
+    heard = sorted(heard)
+    for s in sorted(sent):
+        if not t0 <= s <= t1:
+            continue
+        while j < len(heard) and heard[j] < s - 0.02:
+            j += 1
+        if j < len(heard) and heard[j] - s < 0.5:
+            out.append((heard[j] - s) * 1000)
+    return out
+
+
+def interarrival_stats(peers: list[BurstPeer], t0: float, t1: float) -> tuple[float, int, int]:
+    gaps, deltas = 0, []
+    for p in peers:
+        a = np.array([t for t in p.arrivals if t0 <= t <= t1])
+        if len(a) < 2:
+            gaps += 1
+            continue
+        d = np.diff(a) * 1000
+        deltas.append(d)
+        gaps += int(np.sum(d > GAP_MS))
+    alld = np.concatenate(deltas) if deltas else np.array([1e9])
+    return float(np.percentile(alld, 99)), gaps, len(alld)
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None, gw_pid: int | None,
+                   tag: str) -> dict[str, Any]:  # fmt: skip
+    callers = [BurstPeer(0.0, codec) for _ in range(n)]
+    agents = [BurstPeer(0.5, codec) for _ in range(n)]
+    ids = [f"{tag}-{n}-{i}" for i in range(n)]
+    try:
+        for cid, caller, agent in zip(ids, callers, agents, strict=True):
+            if gw is not None:
+                await caller.accept(await gw.call("caller_offer", cid, "bench", None, None, await caller.offer(),
+                                                  "bench-queue"))  # fmt: skip
+                await agent.accept(await gw.call("agent_offer", cid, "agent-" + cid, await agent.offer()))
+            else:  # direct: the caller offers, the agent answers
+                offer = await caller.offer()
+                from aiortc import RTCSessionDescription
+
+                agent.pc.addTransceiver(agent.track, direction="sendrecv")
+                await agent.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+                await agent.pc.setLocalDescription(await agent.pc.createAnswer())
+                await caller.accept(agent.pc.localDescription.sdp)
+        deadline = time.monotonic() + 30
+        while any(not p.arrivals for p in callers + agents):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{tag} N={n}: some calls never got audio")
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)  # let jitter buffers settle
+        t0 = time.monotonic()
+        cpu0 = cpu_s(gw_pid) if gw_pid else 0.0
+        mine0 = time.process_time()
+        await asyncio.sleep(seconds)
+        t1 = time.monotonic()
+        cpu1 = cpu_s(gw_pid) if gw_pid else 0.0
+        mine1 = time.process_time()
+        await asyncio.sleep(0.6)  # bursts sent near t1 arrive
+        p99, gaps, frames = interarrival_stats(callers + agents, t0, t1)
+        lat = []
+        for c, a in zip(callers, agents, strict=True):
+            lat += latencies_ms(c.sent, a.onsets, t0, t1 - 0.5)
+            lat += latencies_ms(a.sent, c.onsets, t0, t1 - 0.5)
+        return {
+            "path": tag, "calls": n, "interarrival_p99_ms": round(p99, 1), "gaps": gaps, "frames": frames,
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat else None,
+            "latency_p99_ms": round(float(np.percentile(lat, 99)), 1) if lat else None, "bursts": len(lat),
+            "gateway_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 1) if gw_pid else None,
+            "client_cpu_pct": round(100 * (mine1 - mine0) / (t1 - t0), 1),
+        }  # fmt: skip
+    finally:
+        if gw is not None:
+            for cid in ids:
+                await gw.call("hangup", cid, "agent_hangup")
+        for p in callers + agents:
+            await p.close()
+
+
+async def bench(steps: list[int], seconds: float, codec: str, port: int, gw_pid: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    gw = GatewayClient(reader, writer)
+    for n in steps:
+        base = await run_step(n, seconds, codec, None, None, "direct")
+        via = await run_step(n, seconds, codec, gw, gw_pid, "gateway")
+        rows += [base, via]
+        for r in (base, via):
+            print(json.dumps(r), flush=True)
+        if via["interarrival_p99_ms"] >= MAX_P99_MS or via["gaps"]:
+            break
+    writer.close()
+    return rows
+
+
+def run_with_gateway(steps: list[int], seconds: float, codec: str) -> list[dict[str, Any]]:
+    run_dir = tempfile.mkdtemp(prefix="vcc-bench-webrtc-")
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", run_dir, "--codec", codec],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        return asyncio.run(bench(steps, seconds, codec, port, proc.pid))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def report(rows: list[dict[str, Any]], codec: str) -> dict[str, Any]:
+    via = [r for r in rows if r["path"] == "gateway"]
+    direct = {r["calls"]: r for r in rows if r["path"] == "direct"}
+    ok = [r for r in via if r["interarrival_p99_ms"] < MAX_P99_MS and not r["gaps"]]
+    best = max(ok, key=lambda r: r["calls"]) if ok else None
+    summary: dict[str, Any] = {"codec": codec, "highest_ok_calls": best["calls"] if best else 0}
+    if best:
+        per_call_pct = best["gateway_cpu_pct"] / best["calls"]
+        base = direct[best["calls"]]
+        added = [r["latency_p99_ms"] - direct[r["calls"]]["latency_p99_ms"] for r in ok
+                 if r["latency_p99_ms"] is not None and direct[r["calls"]]["latency_p99_ms"] is not None]  # fmt: skip
+        summary |= {
+            "gateway_cpu_pct_per_call": round(per_call_pct, 2),
+            "calls_per_core_by_gateway_cpu": round(100 / per_call_pct, 1) if per_call_pct > 0 else None,
+            "latency_p99_ms_gateway": best["latency_p99_ms"], "latency_p99_ms_direct": base["latency_p99_ms"],
+            "added_latency_p99_ms_worst": round(max(added), 1) if added else None,
+        }  # fmt: skip
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", default="5,10,20,30", help="comma-separated N to try, in order")
+    ap.add_argument("--seconds", type=float, default=6.0, help="measurement window per N")
+    ap.add_argument("--codec", default="opus", choices=["opus", "PCMU"])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--serve", metavar="RUN_DIR", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve, args.codec))
+        return
+    steps = [int(x) for x in args.calls.split(",") if x.strip()]
+    rows = run_with_gateway(steps, args.seconds, args.codec)
+    summary = report(rows, args.codec)
+    if args.json:
+        print(json.dumps({"rows": rows, "summary": summary}))
+        return
+    head = ("path", "N", "p99 ia ms", "gaps", "lat p50", "lat p99", "gw cpu%", "cli cpu%")
+    print("\n{:8} {:>4} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8}".format(*head))
+    for r in rows:
+        print(f"{r['path']:8} {r['calls']:>4} {r['interarrival_p99_ms']:>9} {r['gaps']:>5} {r['latency_p50_ms']!s:>8} "
+              f"{r['latency_p99_ms']!s:>8} {r['gateway_cpu_pct']!s:>8} {r['client_cpu_pct']!s:>8}")
+    print(f"\ncodec {args.codec}: highest N with p99 < {MAX_P99_MS:.0f} ms and no gaps: {summary['highest_ok_calls']}")
+    if "gateway_cpu_pct_per_call" in summary:
+        print(f"gateway CPU per bridged call: {summary['gateway_cpu_pct_per_call']} % of a core -> "
+              f"{summary['calls_per_core_by_gateway_cpu']} calls per core (target >= {TARGET_CALLS_PER_CORE})")
+        print(f"one-way latency p99: {summary['latency_p99_ms_gateway']} ms via the gateway, "
+              f"{summary['latency_p99_ms_direct']} ms direct (baseline, same run); added p99 (worst N): "
+              f"{summary['added_latency_p99_ms_worst']} ms (target < {TARGET_ADDED_LATENCY_P99_MS:.0f})")
+
+
+if __name__ == "__main__":
+    main()
