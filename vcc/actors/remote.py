@@ -20,7 +20,7 @@ from vcc.actors.controller import SiteController
 from vcc.actors.event_sink import EventSink
 from vcc.actors.ivr_worker import IvrWorker
 from vcc.actors.media_gateway import MediaGateway
-from vcc.actors.ports import RayPort
+from vcc.actors.ports import ActorPort, RayPort
 from vcc.actors.settings import SiteSettings
 from vcc.actors.shard import AcdShard
 from vcc.config import compile_center, load_config_text, site_view
@@ -37,6 +37,52 @@ ShardActor = ray.remote(AcdShard)
 IvrWorkerActor = ray.remote(IvrWorker)
 GatewayActor = ray.remote(MediaGateway)
 EventSinkActor = ray.remote(EventSink)
+
+
+@ray.remote
+class WebActor:
+    """Hosts the site's web front door (aiohttp in this actor's event loop); the media gateways ask
+    it for callers' positions and expected waits (``wait_estimate``)."""
+
+    def __init__(self, settings: SiteSettings, config_yaml: str) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.settings = settings
+        self.config_yaml = config_yaml
+        self.door: Any = None
+        self._lock = asyncio.Lock()
+        context = ray.get_runtime_context()
+        if context.was_current_actor_reconstructed:  # Ray restarted us after a crash: serve again
+            context.current_actor.start.remote()
+
+    async def start(self) -> dict[str, Any]:
+        from vcc.web.frontdoor import FrontDoor, door_settings
+
+        async with self._lock:
+            s = self.settings
+            if self.door is None:
+                config = load_config_text(self.config_yaml, f"config v{s.config_version}")
+                center, check = site_view(self.config_yaml, f"config v{s.config_version}")
+                names = [actor_name(s.site, "gateway", i) for i in range(s.gateways)]
+                gateways: list[ActorPort] = [RayPort(n, ray.get_actor(n, namespace=NAMESPACE)) for n in names]
+                door = FrontDoor(door_settings(config, s.site, f"{s.grpc_host}:{s.grpc_port}", s.run_dir), center,
+                                 check, gateways, estimator=ray.get_runtime_context().current_actor)
+                await door.start()
+                self.door = door
+            return {"site": s.site, "http": self.door.health()["http"]}
+
+    async def health(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), **(self.door.health() if self.door is not None else {"started": False})}
+
+    async def wait_estimate(self, contact_id: str, tenant: str, queue: str) -> tuple[float | None, int | None]:
+        if self.door is None:
+            return None, None
+        result: tuple[float | None, int | None] = await self.door.wait_estimate(contact_id, tenant, queue)
+        return result
+
+    async def stop(self) -> None:
+        if self.door is not None:
+            await self.door.stop()
+            self.door = None
 
 
 @ray.remote
@@ -74,7 +120,8 @@ class ControllerActor:
                 port("events"), verify_password=check, compile_config=site_view, peer_offer=peers.offer,
             )  # fmt: skip
             await controller.start()
-            self.server, _ = await serve(controller, s.grpc_host, s.grpc_port)
+            self.server, _ = await serve(controller, s.grpc_host, s.grpc_port,
+                                         extra_actors=[("web_front_door", port("web"))])
             self.controller = controller
             return {"site": s.site, "started": True}
 
@@ -103,9 +150,12 @@ def deploy_site(settings: SiteSettings, config_yaml: str) -> dict[str, Any]:
 
     handles = [make(ShardActor, "shard", i, s.site, i, s.shards, center) for i in range(s.shards)]
     handles += [make(IvrWorkerActor, "ivr", i, s.site, i, center) for i in range(s.ivr_workers)]
-    handles += [make(GatewayActor, "gateway", i, s.site, i) for i in range(s.gateways)]
+    handles += [make(GatewayActor, "gateway", i, s.site, i, center, config.media, s.run_dir)
+                for i in range(s.gateways)]
     handles.append(make(EventSinkActor, "events", 0, s.site, f"{s.run_dir}/events"))
     ray.get([h.health.remote() for h in handles])
+    web = make(WebActor, "web", 0, s, config_yaml, max_concurrency=10_000)
     controller = make(ControllerActor, "controller", 0, s, config_yaml, max_concurrency=10_000)
     result: dict[str, Any] = ray.get(controller.start.remote())
+    result["web"] = ray.get(web.start.remote())["http"]
     return result

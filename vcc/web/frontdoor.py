@@ -51,6 +51,17 @@ class FrontDoorSettings:
     sites: dict[str, tuple[str, str]] = field(default_factory=dict)  # site -> (grpc address, http url)
 
 
+def door_settings(config: Any, site: str, grpc_address: str, run_dir: str) -> FrontDoorSettings:
+    """The front door of ``site`` from a validated cluster config (``ClusterConfig``)."""
+    sites = {s.id: (s.grpc_address, s.http_url) for s in config.sites}
+    me = next(s for s in config.sites if s.id == site)
+    port = me.port("http")
+    if port is None:
+        raise ValueError(f"site {site}: no http port (give ports.http or port_base)")
+    return FrontDoorSettings(site=site, host=me.host, http_port=port, grpc_address=grpc_address, run_dir=run_dir,
+                             sites=sites)
+
+
 def is_web_widget(address: str) -> bool:
     return bool(WIDGET.match(address)) and "@" not in address
 
