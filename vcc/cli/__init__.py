@@ -8,7 +8,7 @@ import sys
 import typer
 
 from vcc import __version__
-from vcc.cli import config_cmd, site_cmd
+from vcc.cli import config_cmd, dashboard_cmd, site_cmd
 from vcc.errors import ConfigError, VccError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command()(site_cmd.up)
 app.command()(site_cmd.status)
 app.command()(site_cmd.down)
 app.command()(site_cmd.demo)
+app.command()(dashboard_cmd.dashboard)
 
 
 @app.command()
