@@ -47,7 +47,7 @@ def test_chat_from_caller_page_to_agent_and_back(etcd: EtcdCluster, coord_keys: 
                 await until(agent, f"window.vcc.chats['{cid}'] && window.vcc.chats['{cid}'].lines.length >= 1")
                 await agent.fill(f"#chat-{cid} input", "It is on its way.")
                 await agent.click(f"#chat-{cid} .send")
-                await until(caller, "window.vcc.chat.lines.some(l => l.from === 'agent' && l.text === 'It is on its way.')")
+                await until(caller, "window.vcc.chat.lines.some(l => l.from === 'agent' && /on its way/.test(l.text))")
                 await agent.click(f"#chat-{cid} .end")
                 await until(agent, "!document.getElementById('wrap-box').classList.contains('hidden')")
                 await agent.select_option("#disposition", "resolved")

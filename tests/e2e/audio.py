@@ -1,0 +1,50 @@
+"""Checking audio by frequency: what a page hears (its AnalyserNode) and what a recording holds."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from pathlib import Path
+
+import numpy as np
+from playwright.async_api import Page
+
+
+async def heard_hz(page: Page, expect_hz: float, *, within_hz: float = 40.0, timeout_s: float = 20.0) -> float:
+    """Wait until the page's received audio has its dominant frequency near ``expect_hz``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last: dict[str, float] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        last = await page.evaluate("window.vcc.audio ? window.vcc.audio.dominantHz() : {hz: 0, db: -999}")
+        if abs(last["hz"] - expect_hz) <= within_hz and last["db"] > -70:
+            return float(last["hz"])
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"page never heard {expect_hz} Hz; last {last}")
+
+
+async def not_hearing(page: Page, hz: float, *, within_hz: float = 40.0, for_s: float = 1.5) -> None:
+    """Over ``for_s`` the dominant frequency is never ``hz`` (e.g. the agent is not heard on hold)."""
+    end = asyncio.get_running_loop().time() + for_s
+    await asyncio.sleep(0.6)  # what was already in flight
+    while asyncio.get_running_loop().time() < end:
+        got = await page.evaluate("window.vcc.audio ? window.vcc.audio.dominantHz() : {hz: 0, db: -999}")
+        assert not (abs(got["hz"] - hz) <= within_hz and got["db"] > -60), f"still hearing {hz} Hz: {got}"
+        await asyncio.sleep(0.2)
+
+
+def channel_peaks_hz(path: Path) -> tuple[set[int], set[int]]:
+    """Dominant frequencies (rounded to 10 Hz) of 0.5 s windows of each channel of a stereo WAV."""
+    with wave.open(str(path)) as w:
+        assert w.getnchannels() == 2, f"{path}: {w.getnchannels()} channels"
+        rate = w.getframerate()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2).astype(float)
+    out: list[set[int]] = [set(), set()]
+    step = rate // 2
+    for ch in (0, 1):
+        for start in range(0, len(pcm) - step, step):
+            window = pcm[start:start + step, ch]
+            if np.abs(window).max() < 500:
+                continue
+            spectrum = np.abs(np.fft.rfft(window * np.hanning(len(window))))
+            out[ch].add(int(round(np.argmax(spectrum) * rate / len(window), -1)))
+    return out[0], out[1]

@@ -1,0 +1,125 @@
+"""A web call in real headless Chromium, through the site's front door and media gateway: the
+customer (fake microphone: a 440 Hz tone) calls from the tenant's widget page, hears the IVR, presses
+2, waits in queue and hears the announcements; agent A (1000 Hz) sees the screen pop and accepts;
+each side hears the other's tone; hold silences the agent for the caller; a blind transfer to agent
+C (1600 Hz) moves the caller without dropping the call; C hangs up; the recording holds the caller
+on the left and both agents on the right; the events show the whole journey."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from tests.e2e.audio import channel_peaks_hz, heard_hz, not_hearing
+from tests.e2e.browsers import Browsers, log_in, until
+from tests.e2e.webharness import WebSite, e2e_cluster_file
+from vcc.coord.etcd_server import EtcdCluster
+from vcc.coord.keys import CoordKeys
+
+pytestmark = pytest.mark.integration
+CALLER_HZ, AGENT_A_HZ, AGENT_C_HZ = 440.0, 1000.0, 1600.0
+
+
+async def call_journey(url: str, tmp_path: Path) -> dict[str, Any]:
+    """Drive the three browsers through the journey; returns what the pages saw."""
+    async with Browsers(tmp_path) as browsers:
+        agent_a = await browsers.open("agent-a", f"{url}/agent", AGENT_A_HZ)
+        await log_in(agent_a, "dev-01", "demo-dev-01")
+        agent_c = await browsers.open("agent-c", f"{url}/agent", AGENT_C_HZ)
+        await log_in(agent_c, "dev-02", "demo-dev-02")
+
+        caller = await browsers.open("caller", f"{url}/w/demo-web-call", CALLER_HZ)
+        await caller.fill("#caller-id", "+4930555")
+        await caller.click("#call")
+        cid = await until(caller, "window.vcc.voice.contactId")
+        await until(caller, "window.vcc.voice.media.some(e => e.kind === 'prompt' && /press 2/i.test(e.prompt))", 30)
+        await caller.click("#key-2")
+        await until(caller, "window.vcc.voice.media.some(e => e.kind === 'dtmf' && e.digit === '2')")
+        await until(caller, "window.vcc.voice.state === 'queued'")
+        await until(caller, "window.vcc.voice.position === 1")
+        await until(caller, "window.vcc.voice.media.some(e => e.kind === 'announce')", 30)
+
+        await agent_a.click("#ready")
+        await until(agent_a, "window.vcc.offers.length > 0")
+        pop = await agent_a.evaluate("window.vcc.offers[0]")
+        assert pop["contact_id"] == cid and pop["caller_id"] == "+4930555" and pop["queue"] == "demo-general"
+        assert "2" in pop["data"].get("ivr_path", ""), pop["data"]
+        assert await agent_a.text_content("#pop-caller") == "+4930555"
+        await agent_a.click("#accept")
+        await until(agent_a, "window.vcc.call && window.vcc.audio")
+        await heard_hz(agent_a, CALLER_HZ)
+        await heard_hz(caller, AGENT_A_HZ)
+
+        await agent_a.click("#hold")
+        await until(agent_a, "window.vcc.call.held")
+        await not_hearing(caller, AGENT_A_HZ)
+        await agent_a.click("#resume")
+        await heard_hz(caller, AGENT_A_HZ)
+
+        await agent_c.click("#ready")
+        await until(agent_c, "window.vcc.state === 'ready'")
+        await agent_a.select_option("#transfer-target", "agent:dev-02")
+        await agent_a.click("#transfer")
+        await until(agent_c, f"window.vcc.offers.some(o => o.contact_id === '{cid}')")
+        await agent_c.click("#accept")
+        await until(agent_c, "window.vcc.call && window.vcc.audio")
+        await heard_hz(caller, AGENT_C_HZ)
+        await heard_hz(agent_c, CALLER_HZ)
+        await agent_a.click("#wrap-done")
+
+        await agent_c.click("#hangup")
+        await until(agent_c, "!document.getElementById('wrap-box').classList.contains('hidden')")
+        await agent_c.select_option("#disposition", "resolved")
+        await agent_c.click("#wrap-done")
+        await until(caller, "window.vcc.voice.state === 'completed'")
+        pages: list[Page] = [agent_a, agent_c, caller]
+        errors = [await p.evaluate("window.vcc.errors") for p in pages]
+        assert errors == [[], [], []], errors
+        return {"contact_id": cid}
+
+
+def check_record(events: list[dict[str, Any]], cid: str) -> Path:
+    mine = [e for e in events if e.get("contact_id") == cid]
+    journey = [(e["state"], e.get("reason")) for e in mine]
+    states = [s for s, r in journey if r is None or r in ("transfer",)]
+    for step in ["arrived", "ivr", "queued", "offered", "connected", "transferred", "queued", "offered",
+                 "connected"]:
+        assert step in states, journey
+        states = states[states.index(step) + 1:]
+    for marker in [("connected", "hold"), ("connected", "resume")]:
+        assert marker in journey, journey
+    assert any(s == "completed" for s, _ in journey), journey
+    recorded = [e for e in mine if e.get("reason") == "recording"]
+    assert recorded, journey
+    return Path(recorded[0]["data"]["recording"])
+
+
+def check_recording(path: Path) -> None:
+    left, right = channel_peaks_hz(path)
+    assert int(CALLER_HZ) in left, (left, right)
+    assert int(AGENT_A_HZ) in right and int(AGENT_C_HZ) in right, (left, right)
+    assert int(AGENT_A_HZ) not in left and int(CALLER_HZ) not in right, (left, right)
+
+
+def test_web_call_ivr_queue_accept_hold_transfer_hangup(etcd: EtcdCluster, coord_keys: CoordKeys,
+                                                         tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = e2e_cluster_file(tmp_path)
+        web = await WebSite(config, "dev", coord_keys.cluster, etcd, tmp_path).start()
+        try:
+            seen = await call_journey(web.url, tmp_path)
+            for _ in range(100):  # the recording closes after the call ends; its note follows
+                if any(e.get("reason") == "recording" for e in web.site.events()):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await web.stop()
+        path = check_record(web.site.events(), seen["contact_id"])
+        check_recording(path)
+        assert web.door.errors == 0
+
+    asyncio.run(scenario())
