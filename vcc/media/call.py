@@ -257,14 +257,16 @@ class Call:
         return _SILENCE
 
     def _caller_audio(self, pcm: Pcm, at_s: float) -> None:
-        for d in self.dtmf.feed(decimate(pcm, 6)):
-            self.digit(d, "inband")
         if self.state == "connected" and self.bridged is not None:
             leg = self.agents.get(self.bridged)
             if leg is not None:
                 leg.out.push(pcm)
+        pcm16 = decimate(pcm, 3)
+        if self.state in ("ivr", "queued"):  # keys matter while the IVR or the queue listens
+            for d in self.dtmf.feed(decimate(pcm16, 2)):
+                self.digit(d, "inband")
         if self.recorder is not None:
-            self.recorder.add(CALLER, at_s, decimate(pcm, 3))
+            self.recorder.add(CALLER, at_s, pcm16)
 
     def _agent_audio(self, agent_id: str, pcm: Pcm, at_s: float) -> None:
         if self.state == "connected" and agent_id == self.bridged:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from typing import Any
 import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import rtp as aiortc_rtp
 from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -52,6 +54,18 @@ def enable_telephone_event() -> None:
 
 
 enable_telephone_event()
+
+
+def audio_level_dbov(frame: av.AudioFrame) -> int:
+    """RFC 6465 audio level of a frame: aiortc's ``compute_audio_level_dbov`` (same result), with
+    numpy instead of a Python loop over the samples, which cost ~0.16 ms a frame, a tenth of the
+    gateway's event loop in the bench."""
+    samples = np.frombuffer(bytes(frame.planes[0]), dtype=np.int16).astype(np.float64)
+    rms = math.sqrt(float(np.dot(samples, samples)) / (frame.samples * 32767 * 32767))
+    return round(min(0.0, max(-127.0, 20 * math.log10(rms)))) if rms > 0 else -127
+
+
+aiortc_rtp.compute_audio_level_dbov = audio_level_dbov  # rtcrtpsender calls it through the module
 
 
 class OutboundTrack(MediaStreamTrack):

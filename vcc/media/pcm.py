@@ -36,7 +36,7 @@ def decimate(pcm: Pcm, factor: int) -> Pcm:
     if factor == 1:
         return pcm
     usable = len(pcm) - len(pcm) % factor
-    return pcm[:usable].reshape(-1, factor).mean(axis=1).astype(np.int16)
+    return (pcm[:usable].reshape(-1, factor).sum(axis=1, dtype=np.int32) // factor).astype(np.int16)
 
 
 def level_dbfs(pcm: Pcm) -> float:
