@@ -9,6 +9,7 @@ const vcc = window.vcc = { agentId: "", state: "logged out", site: "", offers: [
   call: null, chats: {}, wrapping: [], audio: null, connected: false, sites: [], errors: [], reconnects: 0 };
 
 let ws = null, hello = null, reqs = 0, current = null, wantReady = params.get("resume") === "ready";
+let wantSession = false, reconnecting = false;  // a session is wanted until the agent logs out
 const waiters = {};
 
 function log(text) { const d = document.createElement("div"); d.textContent = `${new Date().toLocaleTimeString()} ${text}`; $("log").prepend(d); }
@@ -41,16 +42,23 @@ async function login() {
 }
 
 function connect() {
+  wantSession = true;
   ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/agent`);
   ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
-  ws.onclose = () => { const was = vcc.connected; vcc.connected = false; if (was || hello) reconnect(); };
+  ws.onclose = () => { vcc.connected = false; if (wantSession) reconnect(); };
 }
 
+// The site went away (or refused the session for now, e.g. the agent is still owned by the lost
+// site): this front door again if it answers, else another site's desktop.
 async function reconnect() {
-  if (vcc.state === "logged out" && !wantReady && hello === null) return;
+  if (reconnecting) return;
+  reconnecting = true;
   vcc.reconnects += 1;
   log("lost the site: looking for a front door");
   wantReady = wantReady || ["ready", "reserved", "busy"].includes(vcc.state);
+  if (vcc.call) endCall();
+  await new Promise((r) => setTimeout(r, 500));
+  reconnecting = false;
   for (let attempt = 0; attempt < 600; attempt++) {
     for (const s of vcc.sites.length ? vcc.sites : [{ site: vcc.site, url: location.origin }]) {
       try {
@@ -217,7 +225,7 @@ $("login").onclick = login;
 $("password").onkeydown = (e) => { if (e.key === "Enter") login(); };
 $("ready").onclick = () => act("ready");
 $("not-ready").onclick = () => act("not_ready", { reason_code: $("reason-code").value });
-$("logout").onclick = async () => { await act("logout"); hello = null; await fetch("/api/logout", { method: "POST" }); ws.close(); setState("logged out"); show("presence-box", false); show("login-box", true); };
+$("logout").onclick = async () => { wantSession = false; await act("logout"); hello = null; await fetch("/api/logout", { method: "POST" }); ws.close(); setState("logged out"); show("presence-box", false); show("login-box", true); };
 $("accept").onclick = accept;
 $("reject").onclick = reject;
 $("mute").onclick = () => { const c = vcc.call; if (!c) return; c.muted = !c.muted; c.mic.gain.gain.value = c.muted ? 0 : 1; $("mute").textContent = c.muted ? "Unmute" : "Mute"; };
