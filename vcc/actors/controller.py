@@ -25,7 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from vcc.actors import site_agents, site_balance, site_failover, site_media
+from vcc.actors import site_agents, site_balance, site_failover, site_media, site_probe
 from vcc.actors.directory import (
     TERMINAL,
     AgentStream,
@@ -150,6 +150,7 @@ class SiteController:
         self._spawn(self._gateway_loop())
         self._spawn(self._reconcile_loop())
         self._spawn(site_failover.watch_sites(self))
+        self._spawn(site_probe.probe_loop(self))
         self._spawn(site_failover.watch_config(self))
         self.emit_site_event("site_up", {"lease_id": self.session.last_token.lease_id
                                          if self.session.last_token else 0})
