@@ -12,7 +12,7 @@ from vcc.dashboards import ui
 
 HERE = Path(__file__).parent
 
-st.set_page_config(page_title="vcc dashboards", layout="wide")
+st.set_page_config(layout="wide")  # each page titles the browser tab
 
 scope = ui.logged_in()
 if scope is None:

@@ -100,6 +100,20 @@ class RealRun:
     cluster: str
     site: InProcessSite
     handled: list[str]
+    loop: LoopThread
+
+    def submit_chat(self, contact_id: str, entry_point: str = "demo-chat") -> None:
+        """A new customer chat while the tests run (nobody is logged in: it waits)."""
+
+        async def go() -> None:
+            client = SiteClient(self.site.address)
+            try:
+                results = await client.submit([submission(contact_id, "chat", entry_point, "web-live")])
+                assert results[0].accepted, results
+            finally:
+                await client.close()
+
+        self.loop.run(go())
 
 
 async def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
@@ -165,7 +179,7 @@ def real_run(tmp: Path, etcd: EtcdCluster, cluster: str) -> Iterator[RealRun]:
     try:
         loop.run(site.start())
         handled = loop.run(drive(site))
-        run = RealRun(config_path, run_dir, cluster, site, handled)
+        run = RealRun(config_path, run_dir, cluster, site, handled, loop)
         sync_warehouse(run)
         yield run
     finally:

@@ -60,7 +60,7 @@ def wallboard_queues(snapshot: LiveSnapshot, waiting: pl.DataFrame, config: Clus
         loads.join(queue_catalog(config).select("tenant", "queue", "channel"), on="queue", how="inner")
         .join(site_catalog(config).select("site", "region"), on="site", how="left")
         .join(longest, on=["site", "queue"], how="left")
-        .with_columns(pl.when(pl.col("waiting") > 0).then(pl.col("longest_wait_s").fill_null(0.0))
+        .with_columns(pl.when(pl.col("waiting") > 0).then(pl.col("longest_wait_s").fill_null(0.0).round(1))
                       .otherwise(pl.lit(None, pl.Float64)).alias("longest_wait_s"))
     )
     return scope.filter(frame).select(list(WALLBOARD_SCHEMA)).sort("site", "tenant", "queue")
