@@ -158,3 +158,56 @@ def test_web_chat_from_widget_to_agent_and_back(etcd: EtcdCluster, coord_keys: C
         assert web.door.errors == 0
 
     asyncio.run(scenario())
+
+
+def test_two_chats_at_once_and_an_attended_transfer(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        web = await WebSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd, tmp_path).start()
+        jar1, jar2 = aiohttp.CookieJar(unsafe=True), aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar1) as http1, aiohttp.ClientSession(cookie_jar=jar2) as http2, \
+                aiohttp.ClientSession() as anon:
+            try:
+                a1 = await agent_page(http1, web.url, "dev-01")
+                a2 = await agent_page(http2, web.url, "dev-02")
+                callers, cids = [], []
+                for n in range(2):
+                    c = Page(await anon.ws_connect(f"{web.url.replace('http', 'ws')}/ws/call/demo-chat"))
+                    await c.ws.send_json({"op": "chat", "caller_id": f"+49301{n}"})
+                    cids.append((await c.wait(lambda m: m.get("type") == "contact"))["contact_id"])
+                    callers.append(c)
+                assert (await a1.do("ready"))["ok"]
+                for cid in cids:  # two chats in hand at once (chat capacity 3)
+                    await a1.wait(lambda m, cid=cid: m.get("type") == "offer" and m["contact_id"] == cid)
+                    assert (await a1.do("accept", contact_id=cid))["ok"]
+                for c in callers:
+                    await c.wait(lambda m: m.get("type") == "state" and m["state"] == "connected")
+                assert (await a2.do("ready"))["ok"]
+                first = cids[0]
+                started = await a1.do("consult", contact_id=first, agent_id="dev-02", step="start")
+                assert started["ok"], started
+                ask = await a2.wait(lambda m: m.get("type") == "notice" and m["kind"] == "consult")
+                assert ask["contact_id"] == first and ask["data"]["from_agent"] == "dev-01"
+                assert (await a1.do("consult", contact_id=first, agent_id="dev-02", step="cancel"))["ok"]
+                await a2.wait(lambda m: m.get("type") == "notice" and m["kind"] == "consult_cancelled")
+                assert not (await a1.do("consult", contact_id=first, agent_id="dev-02", step="sideways"))["ok"]
+                assert not (await a1.do("consult", contact_id=first, agent_id="nobody", step="start"))["ok"]
+                assert (await a1.do("consult", contact_id=first, agent_id="dev-02", step="start"))["ok"]
+                assert (await a1.do("consult", contact_id=first, agent_id="dev-02", step="complete"))["ok"]
+                offer = await a2.wait(lambda m: m.get("type") == "offer" and m["contact_id"] == first)
+                assert offer["consult_from"] == "dev-01"  # the desk takes it on its own
+                await a2.wait(lambda m: m.get("type") == "result" and m.get("op") == "accept" and m["ok"])
+                assert (await a2.do("chat", contact_id=first, text="I have your case now"))["ok"]
+                await callers[0].wait(lambda m: m.get("type") == "message" and "your case" in m["text"])
+                assert (await a1.do("chat", contact_id=cids[1], text="still here"))["ok"]  # the other chat
+                await callers[1].wait(lambda m: m.get("type") == "message" and m["text"] == "still here")
+                for c in callers:
+                    await c.close()
+                await a1.close()
+                await a2.close()
+                await asyncio.sleep(0.3)
+            finally:
+                await web.stop()
+        reasons = [e.get("reason") for e in web.site.events() if e.get("contact_id") == cids[0]]
+        return [r for r in reasons if r and r.startswith("consult")]
+
+    assert asyncio.run(scenario()) == ["consult_start", "consult_cancel", "consult_start", "consult_complete"]

@@ -215,9 +215,8 @@ class AgentDesk:
                 return await self._site(logout=pb.Logout())
             case "accept":
                 out = await self._site(accept=pb.Accept(contact_id=cid))
-                if cid in self.consults and gateway is not None:  # already has a leg: caller comes over
-                    await gateway.call("transfer", cid, self.agent_id)
-                    self.consults.pop(cid, None)
+                if self.consults.pop(cid, None) is not None and self.contacts.get(cid) == "voice" and gateway:
+                    await gateway.call("transfer", cid, self.agent_id)  # already has a leg: the caller comes over
                 return out
             case "reject":
                 self.contacts.pop(cid, None)
