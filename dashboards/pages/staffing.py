@@ -40,7 +40,7 @@ if required.is_empty():
 else:
     queue = st.selectbox("Queue", sorted(required["queue"].drop_nulls().unique().to_list()), key="staffing_queue")
     one = required.filter(pl.col("queue") == queue).select("interval_start", "agents_required", "staffed_agents")
-    st.line_chart(one.to_pandas(), x="interval_start")
+    st.bar_chart(one.to_pandas(), x="interval_start", stack=False)
     st.dataframe(required.sort("interval_start", "queue"), hide_index=True, width="stretch")
 
 st.subheader("Shift plan suggestion")
