@@ -21,6 +21,9 @@ exactly once.
 
     .venv/bin/python bench/failover.py [--kills 5] [--rate 20] [--json]
 
+Baseline, in the same run (``--baseline-kills``, default 3): the same cluster with the peer probes
+off (``runtime.peer_probe: false``), so a dead site is noticed by its lease expiring alone.
+
 Target: kill -> adopted <= 3 s.
 """
 
@@ -72,11 +75,13 @@ def password(agent_id: str) -> str:
 # ====================================================================== cluster file and event logs
 
 
-def write_cluster(work: Path, port_base: int) -> Path:
+def write_cluster(work: Path, port_base: int, *, peer_probe: bool = True) -> Path:
     """The shipped three-site cluster with its own name, ports and temp dirs, and its agents'
-    password hashes remade with the fewest iterations allowed (a login then costs ~0.05 s of CPU)."""
+    password hashes remade with the fewest iterations allowed (a login then costs ~0.05 s of CPU);
+    ``peer_probe=False`` leaves the detection of a dead site to lease expiry alone (the baseline)."""
     path = make_cluster_file(work, port_base=port_base)
     raw = yaml.safe_load(path.read_text())
+    raw.setdefault("runtime", {})["peer_probe"] = peer_probe
     for agent in raw["agents"]:
         agent["password_hash"] = hash_password(password(agent["id"]), iterations=MIN_ITERATIONS)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -488,9 +493,47 @@ def spread(values: list[float | None]) -> dict[str, float | None]:
             "n": len(got)}
 
 
+def run_once(args: argparse.Namespace, kills: int, *, peer_probe: bool) -> tuple[ClusterConfig, float, dict[str, Any]]:
+    """One cluster up, ``kills`` kills, the cluster down: (config, seconds to come up, result)."""
+    work = Path(tempfile.mkdtemp(prefix="vcc-bench-failover-"))
+    config_path = write_cluster(work, free_port_base(args.port_base, sites=3), peer_probe=peer_probe)
+    config = load_config(config_path)
+    run_dir = work / "run"
+    say(f"starting {config.name} ({'with' if peer_probe else 'WITHOUT'} peer probes): sites "
+        f"{', '.join(s.id for s in config.sites)} from port {config.sites[0].port_base}")
+    t0 = time.monotonic()
+    try:
+        launcher.up(config, config_path, run_dir, log=lambda m: say(f"  up: {m}"))
+        up_s = time.monotonic() - t0
+        run_args = argparse.Namespace(**{**vars(args), "kills": kills})
+        result = asyncio.run(run_bench(config, config_path, run_dir, run_args))
+    finally:
+        launcher.down(run_dir, log=lambda m: say(f"  down: {m}"))
+        for s in config.sites:
+            shutil.rmtree(Path(s.temp_dir).parent, ignore_errors=True)
+        if args.keep:
+            say(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return config, up_s, result
+
+
+def summarize(kills: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    summary = {name: spread([k[name] for k in kills]) for name in (
+        "detected_s", "adopted_s", "first_new_contact_completed_s", "agents_relogged_s", "adopted_all_completed_s",
+        "site_up_again_s")}
+    for killed, label in ((True, "leader"), (False, "follower")):  # see Bench.kill_one
+        summary[f"adopted_s_etcd_{label}_killed"] = spread([k["adopted_s"] for k in kills
+                                                             if k["etcd_leader_killed"] is killed])
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--kills", type=int, default=5, help="site kills (rotating B, C, A, ...)")
+    ap.add_argument("--baseline-kills", type=int, default=3,
+                    help="kills of the baseline run: the same cluster without peer probes, dead sites noticed "
+                    "by lease expiry alone (0: no baseline)")
     ap.add_argument("--rate", type=float, default=20.0, help="durable contacts/s offered (all tenants)")
     ap.add_argument("--handle-s", type=float, default=0.6, help="mean seconds a bot agent holds a contact")
     ap.add_argument("--before-kill-s", type=float, default=3.0, help="seconds of load before each kill")
@@ -503,31 +546,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`, a CI stop: still stop the sites
-    work = Path(tempfile.mkdtemp(prefix="vcc-bench-failover-"))
-    config_path = write_cluster(work, free_port_base(args.port_base, sites=3))
-    config = load_config(config_path)
-    run_dir = work / "run"
-    say(f"starting {config.name}: sites {', '.join(s.id for s in config.sites)} from port {config.sites[0].port_base}")
-    t0 = time.monotonic()
-    try:
-        launcher.up(config, config_path, run_dir, log=lambda m: say(f"  up: {m}"))
-        up_s = time.monotonic() - t0
-        result = asyncio.run(run_bench(config, config_path, run_dir, args))
-    finally:
-        launcher.down(run_dir, log=lambda m: say(f"  down: {m}"))
-        for s in config.sites:
-            shutil.rmtree(Path(s.temp_dir).parent, ignore_errors=True)
-        if args.keep:
-            say(f"work dir kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    config, up_s, result = run_once(args, args.kills, peer_probe=True)
+    baseline = run_once(args, args.baseline_kills, peer_probe=False)[2] if args.baseline_kills > 0 else None
     kills = result["kills"]
-    summary = {name: spread([k[name] for k in kills]) for name in (
-        "detected_s", "adopted_s", "first_new_contact_completed_s", "agents_relogged_s", "adopted_all_completed_s",
-        "site_up_again_s")}
-    for killed, label in ((True, "leader"), (False, "follower")):  # see Bench.kill_one
-        summary[f"adopted_s_etcd_{label}_killed"] = spread([k["adopted_s"] for k in kills
-                                                             if k["etcd_leader_killed"] is killed])
+    summary = summarize(kills)
+    base_summary = summarize(baseline["kills"]) if baseline else None
     worst = summary["adopted_s"]["max"]
     check = result["exactly_once"]
     report = {
@@ -539,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
         "cluster_up_s": round(up_s, 1),
         "summary": summary,
         "per_kill": kills,
+        "baseline_lease_expiry_only": {"summary": base_summary, "exactly_once": baseline["exactly_once"]}
+        if baseline else None,
         "exactly_once": check,
         "target_adopted_s": TARGET_ADOPTED_S,
         "meets_target": (worst is not None and worst <= TARGET_ADOPTED_S and summary["adopted_s"]["n"] == len(kills)
@@ -553,6 +578,17 @@ def main(argv: list[str] | None = None) -> int:
         label = name.replace("_s_", "_").removesuffix("_s").replace("_", " ")
         print(f"  kill -> {label:36} min {row['min']}  median {row['median']}  "
               f"max {row['max']}  (n={row['n']})")
+    if base_summary is not None and baseline is not None:
+        print(f"baseline, same run: {len(baseline['kills'])} kills with peer probes off (lease expiry alone)")
+        for name in ("detected_s", "adopted_s", "adopted_s_etcd_leader_killed", "adopted_s_etcd_follower_killed"):
+            row, base = summary[name], base_summary[name]
+            ratio = (f"  ratio of medians {row['median'] / base['median']:.2f}"
+                     if row["median"] and base["median"] else "")
+            label = name.replace("_s_", "_").removesuffix("_s").replace("_", " ")
+            print(f"  kill -> {label:36} median {base['median']}  max {base['max']}  (n={base['n']}){ratio}")
+        bcheck = baseline["exactly_once"]
+        print(f"  exactly once: {bcheck['completed_once']}/{bcheck['accepted']}, {bcheck['missing']} missing, "
+              f"{bcheck['completed_twice']} twice")
     print(f"  exactly once: {check['completed_once']}/{check['accepted']} durable contacts completed once, "
           f"{check['missing']} missing, {check['completed_twice']} completed twice; site events {check['site_events']}")
     print(f"target  kill -> adopted <= {TARGET_ADOPTED_S} s, nothing lost or doubled -> "

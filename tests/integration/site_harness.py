@@ -40,6 +40,7 @@ class InProcessSite:
             etcd_host=etcd[0], etcd_port=etcd[1], run_dir=str(run_dir), peers={site: self.address, **(peers or {})},
             shards=shards, lease_ttl_s=self.config.runtime.lease_ttl_s,
             lease_margin_s=self.config.runtime.lease_margin_s,
+            peer_probe=self.config.runtime.peer_probe,
         )  # fmt: skip
         self.sink = EventSink(site, str(run_dir / "events"))
         self.shard_objects = [AcdShard(site, i, shards, self.center) for i in range(shards)]

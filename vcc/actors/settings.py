@@ -21,6 +21,7 @@ class SiteSettings:
     gateways: int = 1
     lease_ttl_s: int = 1
     lease_margin_s: float = 0.25
+    peer_probe: bool = True  # revoke the lease of a site whose gRPC port refuses connections (site_probe)
     tick_s: float = 0.05  # the longest a shard waits for work before running its clocks
     reconcile_s: float = 0.1
     site_balance_s: float = 0.5  # how often waiting contacts are reconsidered for another site

@@ -25,7 +25,7 @@ from vcc.config.base import ID_PATTERN
 from vcc.config.dashboards import DashboardsConfig, DashboardUserConfig
 from vcc.config.flows import DIGIT_PATTERN, NODE_TYPES, FlowConfig
 from vcc.config.media import MediaConfig
-from vcc.config.models import AgentConfig, ClusterConfig, SkillConfig
+from vcc.config.models import AgentConfig, ClusterConfig, RuntimeConfig, SkillConfig
 from vcc.config.sites import RayPorts, SiteConfig, SitePorts
 from vcc.config.tenants import (
     BillingConfig,
@@ -66,6 +66,7 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
         for tag, (model, _) in NODE_TYPES.items()
     ],
     ("Agent", "`agents[]`", AgentConfig),
+    ("Runtime", "`runtime`", RuntimeConfig),
     ("Media", "`media`", MediaConfig),
     ("Dashboards", "`dashboards`", DashboardsConfig),
     ("Dashboard user", "`dashboards.users[]`", DashboardUserConfig),

@@ -105,6 +105,7 @@ def site_settings(config: ClusterConfig, site: SiteConfig, run_dir: Path, versio
         peers={s.id: s.grpc_address for s in config.sites}, shards=site.acd_shards,
         ivr_workers=site.ivr_workers, gateways=site.media_gateways, lease_ttl_s=runtime.lease_ttl_s,
         lease_margin_s=runtime.lease_margin_s,
+        peer_probe=runtime.peer_probe,
     )  # fmt: skip
 
 
