@@ -46,6 +46,8 @@ def server(run: RealRun) -> Iterator[str]:
     started = vcc("dashboard", str(run.config_path), "--port", str(port), "--run-dir", str(run.run_dir), "--background")
     assert started.returncode == 0, started.stderr + started.stdout
     assert f"http://127.0.0.1:{port}" in started.stdout
+    again = vcc("dashboard", str(run.config_path), "--port", str(port), "--run-dir", str(run.run_dir), "--background")
+    assert again.returncode == 0 and "already runs" in again.stdout, again.stderr  # set-up may run twice
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

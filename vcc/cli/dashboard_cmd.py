@@ -67,6 +67,17 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = STA
     raise DashboardError(f"the dashboard server did not answer at {url} within {timeout_s:.0f} s")
 
 
+def _recorded_pid(pid_file: Path) -> int | None:
+    """The recorded server's PID if that process still runs (a stale file is removed)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        pid_file.unlink(missing_ok=True)
+        return None
+    return pid
+
+
 def _stop(pid_file: Path) -> None:
     if not pid_file.exists():
         typer.echo(f"no dashboard server recorded in {pid_file}")
@@ -106,6 +117,10 @@ def dashboard(
         return
     host = config.dashboards.host
     port = port or config.dashboards.port
+    running = _recorded_pid(pid_file)
+    if background and running is not None:
+        typer.echo(f"the dashboard server already runs (pid {running}; stop: vcc dashboard --stop {config_path})")
+        return
     if not _port_free(host, port):
         raise DashboardError(f"port {port} on {host} is in use: pick another with --port or dashboards.port")
     env = {**os.environ, ENV_CONFIG: str(config_path.resolve()), ENV_RUN_DIR: str(rd.resolve())}
