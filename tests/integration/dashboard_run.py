@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import yaml
 
 from tests.integration.site_harness import ROOT, InProcessSite
-from vcc.analytics import flusher, warehouse
+from vcc.analytics import warehouse
 from vcc.client.bots import BotAgentPool
 from vcc.client.contacts import SiteClient, submission
 from vcc.config.credentials import MIN_ITERATIONS, hash_password
@@ -164,9 +164,11 @@ async def drive(site: InProcessSite) -> list[str]:
     return handled
 
 
-def sync_warehouse(run: RealRun) -> int:
-    written, _ = flusher.sync_once(run.run_dir / "sites" / "dev" / "events", warehouse.default_root(run.run_dir), "dev")
-    return written
+def flush_warehouse(run: RealRun) -> None:
+    """Everything the log holds is in the Parquet warehouse now (the sink's flusher, on demand)."""
+    assert run.site.sink.flusher.active, "the site's sink does not own its warehouse"
+    assert str(run.site.sink.flusher.root) == str(warehouse.default_root(run.run_dir).resolve())
+    run.site.sink.flush_warehouse()
 
 
 def real_run(tmp: Path, etcd: EtcdCluster, cluster: str) -> Iterator[RealRun]:
@@ -180,7 +182,7 @@ def real_run(tmp: Path, etcd: EtcdCluster, cluster: str) -> Iterator[RealRun]:
         loop.run(site.start())
         handled = loop.run(drive(site))
         run = RealRun(config_path, run_dir, cluster, site, handled, loop)
-        sync_warehouse(run)
+        flush_warehouse(run)
         yield run
     finally:
         try:
