@@ -1,6 +1,7 @@
 """Live wallboard: waiting, longest wait, service level today, agents by state, per tenant, queue
 and site. Load comes from the sites' published load in etcd, refreshed every `dashboards.refresh_s`
-(at most 2 s); service level today from the warehouse; agents' states from the event logs."""
+(at most 2 s); service level today (the analytics plane's KPIs on today's events), longest wait and
+agents' states from the tailed event logs."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def board() -> None:
     if snapshot.error:
         st.warning(snapshot.error)
     waiting, agent_states, _ = ui.floor(ctx, now)
-    board = wallboard.build(ctx.config, ctx.run_dir, view, snapshot, waiting, agent_states, now)
+    today = ui.today_events(ctx, now).lazy()
+    board = wallboard.build(ctx.config, today, view, snapshot, waiting, agent_states, now)
     cols = st.columns(4)
     cols[0].metric("Waiting", board.totals["waiting"])
     cols[1].metric("Longest wait", board.totals["longest_wait"])

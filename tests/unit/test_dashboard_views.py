@@ -117,3 +117,19 @@ def test_agents_by_state_counts_a_shared_agent_once_per_tenant() -> None:
     for tenant in shared.tenants:
         assert matrix[tenant]["busy"] == 1
     assert matrix["acme"]["ready"] == 1 and sum(r["not_ready"] for r in matrix.values()) == 0
+
+
+def test_the_tail_keeps_the_current_utc_days_events_only(tmp_path: Path) -> None:
+    log = tmp_path / "sites" / "A" / "events" / "events-000000000001.jsonl"
+    log.parent.mkdir(parents=True)
+    day1, day2 = 86400.0 * 20000 + 100, 86400.0 * 20001 + 100  # two UTC days
+    lines = [dict(contact(f"k{i}", "queued", ts, "A"), seq=i + 1) for i, ts in enumerate((day1, day1 + 5))]
+    log.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    tail = EventTail(tmp_path)
+    tail.poll()
+    assert tail.today(day1 + 10).collect()["contact_id"].to_list() == ["k0", "k1"]
+    assert tail.today(day2).collect().height == 0  # nothing read yet for the next day
+    with open(log, "a") as f:
+        f.write(json.dumps(dict(contact("k2", "queued", day2, "A"), seq=3)) + "\n")
+    tail.poll()
+    assert tail.today(day2 + 1).collect()["contact_id"].to_list() == ["k2"]

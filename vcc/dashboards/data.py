@@ -72,12 +72,13 @@ def day_bounds(day: date) -> tuple[float, float]:
     return start.timestamp(), (start + timedelta(days=1)).timestamp()
 
 
-def today_kpis(run_dir: Path, config: ClusterConfig, scope: Scope, now: float,
+def today_kpis(today_events: pl.LazyFrame, config: ClusterConfig, scope: Scope, now: float,
                groupings: list[list[str]]) -> list[pl.DataFrame]:
     """Contact KPIs (``service_level`` and the counts behind it) of the UTC day of ``now``, once per
-    grouping in ``groupings`` (e.g. ``[["site", "tenant", "queue"], ["tenant"], ["site"]]``)."""
+    grouping in ``groupings`` (e.g. ``[["site", "tenant", "queue"], ["tenant"], []]``), from that
+    day's events (the event logs' tail, or the warehouse)."""
     start, end = day_bounds(datetime.fromtimestamp(now, UTC).date())
-    events = scoped_events(all_events(run_dir), config, scope, start, end)
+    events = scoped_events(today_events, config, scope, start, end)
     contacts = cdr.contacts(events, catalog_of(config)).collect().lazy()
     return [kpis.contact_kpis(contacts, by=by, interval=None) for by in groupings]
 

@@ -1,10 +1,12 @@
 """The floor as the sites' event logs tell it, kept current by tailing them: which contacts wait
-(and since when), each agent's state, and every ``site`` event (fence, rejoin, adoption...).
+(and since when), each agent's state, every ``site`` event (fence, rejoin, adoption...), and the
+current UTC day's events as a frame in the warehouse's schema.
 
 :class:`FloorState` is the sans-IO fold of events; :class:`EventTail` reads only the complete lines
 appended to ``<run dir>/sites/<site>/events/events-*.jsonl`` since its last read, so a refresh
-costs what was appended, not the whole log. Nothing here is a KPI: service level and the other
-figures come from :mod:`vcc.analytics`.
+costs what was appended, not the whole log. Nothing here is a KPI: service level today is
+:mod:`vcc.analytics` run on :meth:`EventTail.today` (the same events the warehouse receives, without
+waiting for a flush or scanning its many small files every second).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from vcc.analytics.warehouse import EVENT_SCHEMA, events_frame, utc_date
 
 #: Contact states in which the customer is still waiting for an agent.
 WAITING_STATES = frozenset({"queued", "offered"})
@@ -117,6 +121,8 @@ class EventTail:
         self.state = FloorState()
         self._offsets: dict[Path, int] = {}
         self.bad_lines = 0
+        self._day = ""
+        self._today: list[pl.DataFrame] = []
 
     def _files(self) -> list[Path]:
         return sorted((self.run_dir / "sites").glob("*/events/events-*.jsonl"))
@@ -140,6 +146,27 @@ class EventTail:
                 except ValueError:
                     self.bad_lines += 1
             self.state.apply(events)
+            self._keep_today(events)
             self._offsets[path] = offset + len(complete)
             count += len(events)
         return count
+
+    def _keep_today(self, events: list[dict[str, Any]]) -> None:
+        good = [e for e in events if isinstance(e.get("ts"), int | float) and isinstance(e.get("seq"), int)]
+        if not good:
+            return
+        frame = events_frame(good)
+        latest = utc_date(max(float(e["ts"]) for e in good))
+        if latest > self._day:  # a new UTC day: yesterday's events leave the frame
+            self._day = latest
+            self._today = [f.filter(pl.col("date") == latest) for f in self._today]
+        self._today.append(frame.filter(pl.col("date") == self._day))
+        if len(self._today) > 64:
+            self._today = [pl.concat(self._today, how="vertical")]
+
+    def today(self, now: float) -> pl.LazyFrame:
+        """Every event read so far whose UTC date is that of ``now`` (warehouse columns)."""
+        day = utc_date(now)
+        if day != self._day or not self._today:
+            return pl.LazyFrame(schema=EVENT_SCHEMA)
+        return pl.concat(self._today, how="vertical").lazy()

@@ -73,6 +73,12 @@ class SharedTail:
             state = self._tail.state
             return state.waiting(now), state.agent_states(), state.site_timeline()
 
+    def today(self, now: float) -> pl.DataFrame:
+        """The UTC day's events so far (read what is new first)."""
+        with self._lock:
+            self._tail.poll()
+            return self._tail.today(now).collect()
+
 
 @st.cache_resource(show_spinner=False)
 def _tail(run_dir: str) -> SharedTail:
@@ -81,6 +87,10 @@ def _tail(run_dir: str) -> SharedTail:
 
 def floor(ctx: Context, now: float | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return _tail(str(ctx.run_dir.resolve())).frames(time.time() if now is None else now)
+
+
+def today_events(ctx: Context, now: float) -> pl.DataFrame:
+    return _tail(str(ctx.run_dir.resolve())).today(now)
 
 
 def login_page() -> None:

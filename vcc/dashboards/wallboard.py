@@ -1,11 +1,10 @@
 """The live wallboard's tables: the sites' published load (etcd), the waiting contacts and agents'
-states (event logs) and today's service level (warehouse, by :mod:`vcc.analytics.kpis`), joined
+states (event logs) and today's service level (:mod:`vcc.analytics.kpis` on today's events), joined
 per queue and rolled up per tenant and per site, for one scope."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
@@ -46,8 +45,8 @@ def _with_sl(frame: pl.DataFrame, sl: pl.DataFrame | None, keys: list[str]) -> p
     return frame.join(picked, on=keys, how="left")
 
 
-def build(config: ClusterConfig, run_dir: Path, scope: Scope, snapshot: LiveSnapshot, waiting: pl.DataFrame,
-          agent_states: pl.DataFrame, now: float) -> Board:
+def build(config: ClusterConfig, today_events: pl.LazyFrame, scope: Scope, snapshot: LiveSnapshot,
+          waiting: pl.DataFrame, agent_states: pl.DataFrame, now: float) -> Board:
     queues = wallboard_queues(snapshot, waiting, config, scope)
     note = ""
     by_queue: pl.DataFrame | None
@@ -56,8 +55,8 @@ def build(config: ClusterConfig, run_dir: Path, scope: Scope, snapshot: LiveSnap
     overall: pl.DataFrame | None
     try:
         by_queue, by_tenant_sl, by_site_sl, overall = data.today_kpis(
-            run_dir, config, scope, now, [["site", "tenant", "queue"], ["tenant"], ["site"], []])
-    except (OSError, pl.exceptions.PolarsError) as e:  # no warehouse yet: the live part still shows
+            today_events, config, scope, now, [["site", "tenant", "queue"], ["tenant"], ["site"], []])
+    except pl.exceptions.PolarsError as e:  # the live part still shows
         by_queue = by_tenant_sl = by_site_sl = overall = None
         note = f"Service level today unavailable: {str(e).splitlines()[0]}"
     targets = queue_catalog(config).select("queue", "sl_target_pct")
