@@ -17,15 +17,21 @@ import os
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vcc.config.media import MediaConfig
+from vcc.config.trunks import SipConfig
 from vcc.core.model import CenterSpec
 from vcc.media.call import Call
 from vcc.media.errors import MediaError
 from vcc.media.pcm import Pcm, music_on_hold
 from vcc.media.prompts import PromptCatalog, read_wav
 from vcc.media.recorder import cleanup_recordings
+from vcc.media.sip_leg import SipLeg
+from vcc.sip.sdp import SdpOffer
+
+if TYPE_CHECKING:
+    from vcc.media.sip_gateway import SipFrontEnd
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,8 @@ class MediaGateway:
         self._new_events: asyncio.Event | None = None
         self._housekeeper: asyncio.Task[None] | None = None
         self.active_total = 0
+        self.sip: SipFrontEnd | None = None  # the SIP listener, when this gateway runs it (docs/sip.md)
+        self._sip_close: Any = None
 
     # --- failover bookkeeping (sync: the controller calls these) --------------------------------
 
@@ -87,6 +95,36 @@ class MediaGateway:
 
     async def caller_offer(self, contact_id: str, tenant: str, flow_id: str | None, caller_id: str | None,
                            sdp: str, queue: str | None = None) -> str:  # fmt: skip
+        return await self._start_call(contact_id, tenant, flow_id, caller_id, sdp, queue, None)
+
+    async def sip_caller(self, contact_id: str, tenant: str, flow_id: str | None, caller_id: str | None,
+                         leg: SipLeg, offer: SdpOffer, queue: str | None = None) -> str:  # fmt: skip
+        """A caller from a SIP trunk (called by this gateway's SIP front end): same journey as
+        ``caller_offer``; returns the SDP answer for the 200 OK."""
+        return await self._start_call(contact_id, tenant, flow_id, caller_id, offer, queue, leg)
+
+    async def start_sip(self, config: SipConfig, host: str, port: int, advertise_ip: str, gateways: int = 1,
+                        grpc_address: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Listen for SIP (UDP and TCP on ``host:port``; port 0 picks one) and take calls from the
+        trunks of ``config``; with ``grpc_address`` each call is submitted to the site as a contact."""
+        if self.sip is not None:
+            return self.sip.status()
+        from vcc.media.sip_gateway import SipFrontEnd, site_submitter
+
+        submit = None
+        if grpc_address:
+            submit, self._sip_close = await site_submitter(grpc_address)
+        self._start_housekeeping()
+        front = SipFrontEnd(self, config, host, port, advertise_ip, gateways, submit)
+        await front.start()
+        self.sip = front
+        return front.status()
+
+    async def sip_status(self) -> dict[str, Any] | None:
+        return self.sip.status() if self.sip is not None else None
+
+    async def _start_call(self, contact_id: str, tenant: str, flow_id: str | None, caller_id: str | None,
+                          offer: Any, queue: str | None, leg: SipLeg | None) -> str:  # fmt: skip
         self._start_housekeeping()
         if not contact_id or not isinstance(contact_id, str):
             raise MediaError("caller_offer: a contact id is required")
@@ -99,10 +137,10 @@ class MediaGateway:
                 raise MediaError(f"contact {contact_id}: no IVR flow {flow_id!r} in the config of gateway {self.site}")
         elif not queue:
             raise MediaError(f"contact {contact_id}: caller_offer needs a flow_id or a queue")
-        call = Call(self, contact_id, tenant, flow, caller_id, queue)
+        call = Call(self, contact_id, tenant, flow, caller_id, queue, leg)
         self.active[contact_id] = call
         try:
-            answer = await call.start(sdp)
+            answer = await call.start(offer)
         except Exception:
             self.active.pop(contact_id, None)
             await call.caller.close()
@@ -170,6 +208,11 @@ class MediaGateway:
 
     async def close(self) -> None:
         """End every call (tests, shutdown)."""
+        if self.sip is not None:
+            await self.sip.stop()
+            self.sip = None
+        if self._sip_close is not None:
+            await self._sip_close()
         for call in list(self.active.values()):
             await call.end("gateway_shutdown", "gateway")
         if self._housekeeper is not None:

@@ -14,6 +14,7 @@ from vcc.config.dashboards import DashboardsConfig
 from vcc.config.media import MediaConfig
 from vcc.config.sites import SiteConfig
 from vcc.config.tenants import TenantConfig
+from vcc.config.trunks import SipConfig
 from vcc.core.model import Channel, Pool
 
 #: Most contacts of one channel an agent may hold at once.
@@ -126,6 +127,9 @@ class ClusterConfig(ConfigModel):
     )
     dashboards: DashboardsConfig = Field(
         default_factory=DashboardsConfig, description="Streamlit dashboards: port and users (`vcc dashboard`)."
+    )
+    sip: SipConfig = Field(
+        default_factory=SipConfig, description="SIP listeners and the trunks (carriers, PBXs) calls come in from."
     )
 
     def site(self, site_id: str) -> SiteConfig | None:

@@ -36,6 +36,7 @@ from vcc.config.tenants import (
     ServiceLevelTarget,
     TenantConfig,
 )
+from vcc.config.trunks import SipConfig, TrunkConfig
 
 _NODE_MODELS = {model for model, _ in NODE_TYPES.values()}
 _NODES_INTRO = (
@@ -70,6 +71,8 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("Media", "`media`", MediaConfig),
     ("Dashboards", "`dashboards`", DashboardsConfig),
     ("Dashboard user", "`dashboards.users[]`", DashboardUserConfig),
+    ("SIP", "`sip`", SipConfig),
+    ("SIP trunk", "`sip.trunks[]`", TrunkConfig),
 ]
 
 

@@ -44,6 +44,7 @@ from vcc.media.pcm import Pcm, decimate, silence
 from vcc.media.players import LoopPlayer, PromptPlayer
 from vcc.media.prompts import PromptCatalog
 from vcc.media.recorder import AGENT, CALLER, WavRecorder, recording_path
+from vcc.media.sip_leg import SipLeg
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class CallHost(Protocol):
 
 class Call:
     def __init__(self, host: CallHost, contact_id: str, tenant: str, flow: Flow | None, caller_id: str | None,
-                 queue: str | None) -> None:  # fmt: skip
+                 queue: str | None, caller_leg: SipLeg | None = None) -> None:  # fmt: skip
         self.host = host
         self.contact_id = contact_id
         self.tenant = tenant
@@ -79,7 +80,9 @@ class Call:
         self.caller_id = caller_id
         self.queue = queue
         self.state = "ivr" if flow is not None else "queued"
-        self.caller = Leg(contact_id, "caller", codecs=host.codecs)
+        # a WebRTC caller (aiortc), or a SIP caller (G.711 RTP) made by the gateway's SIP front end
+        self.caller: Leg | SipLeg = caller_leg if caller_leg is not None else Leg(contact_id, "caller",
+                                                                                    codecs=host.codecs)
         self.agents: dict[str, Leg] = {}
         self.bridged: str | None = None
         self.consult_pair: tuple[str, str] | None = None
@@ -100,7 +103,7 @@ class Call:
 
     # --- set-up ---------------------------------------------------------------------------------
 
-    async def start(self, offer_sdp: str) -> str:
+    async def start(self, offer_sdp: Any) -> str:
         answer = await self.caller.answer(offer_sdp)
         if self.flow is not None:
             self.ivr = IvrSession(self.flow, caller=self.caller_id)
