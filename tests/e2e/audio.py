@@ -22,14 +22,25 @@ async def heard_hz(page: Page, expect_hz: float, *, within_hz: float = 40.0, tim
     raise AssertionError(f"page never heard {expect_hz} Hz; last {last}")
 
 
-async def not_hearing(page: Page, hz: float, *, within_hz: float = 40.0, for_s: float = 1.5) -> None:
-    """Over ``for_s`` the dominant frequency is never ``hz`` (e.g. the agent is not heard on hold)."""
-    end = asyncio.get_running_loop().time() + for_s
-    await asyncio.sleep(0.6)  # what was already in flight
-    while asyncio.get_running_loop().time() < end:
+async def stops_hearing(page: Page, hz: float, *, within_hz: float = 40.0, for_s: float = 1.5,
+                        timeout_s: float = 15.0) -> None:
+    """The page's received audio stops having ``hz`` as its dominant frequency and keeps so for
+    ``for_s`` (e.g. the agent is no longer heard once the caller is on hold; the jitter buffer of a
+    loaded machine may still play what was in flight)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    quiet_since: float | None = None
+    got: dict[str, float] = {}
+    while loop.time() < deadline:
         got = await page.evaluate("window.vcc.audio ? window.vcc.audio.dominantHz() : {hz: 0, db: -999}")
-        assert not (abs(got["hz"] - hz) <= within_hz and got["db"] > -60), f"still hearing {hz} Hz: {got}"
-        await asyncio.sleep(0.2)
+        if abs(got["hz"] - hz) <= within_hz and got["db"] > -60:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = loop.time()
+        elif loop.time() - quiet_since >= for_s:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"still hearing {hz} Hz after {timeout_s} s: {got}")
 
 
 def channel_peaks_hz(path: Path) -> tuple[set[int], set[int]]:

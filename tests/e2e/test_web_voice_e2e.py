@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from tests.e2e.audio import channel_peaks_hz, heard_hz, not_hearing
+from tests.e2e.audio import channel_peaks_hz, heard_hz, stops_hearing
 from tests.e2e.browsers import Browsers, log_in, until
 from tests.e2e.webharness import WebSite, e2e_cluster_file
 from vcc.coord.etcd_server import EtcdCluster
@@ -56,7 +56,7 @@ async def call_journey(url: str, tmp_path: Path) -> dict[str, Any]:
 
         await agent_a.click("#hold")
         await until(agent_a, "window.vcc.call.held")
-        await not_hearing(caller, AGENT_A_HZ)
+        await stops_hearing(caller, AGENT_A_HZ)
         await agent_a.click("#resume")
         await heard_hz(caller, AGENT_A_HZ)
 
@@ -100,9 +100,12 @@ def check_record(events: list[dict[str, Any]], cid: str) -> Path:
 
 def check_recording(path: Path) -> None:
     left, right = channel_peaks_hz(path)
-    assert int(CALLER_HZ) in left, (left, right)
-    assert int(AGENT_A_HZ) in right and int(AGENT_C_HZ) in right, (left, right)
-    assert int(AGENT_A_HZ) not in left and int(CALLER_HZ) not in right, (left, right)
+
+    def has(peaks: set[int], hz: float) -> bool:
+        return any(abs(p - hz) <= 30 for p in peaks)  # 0.5 s windows; codecs and resampling blur a little
+
+    assert has(left, CALLER_HZ) and has(right, AGENT_A_HZ) and has(right, AGENT_C_HZ), (left, right)
+    assert not has(left, AGENT_A_HZ) and not has(right, CALLER_HZ), (left, right)
 
 
 def test_web_call_ivr_queue_accept_hold_transfer_hangup(etcd: EtcdCluster, coord_keys: CoordKeys,

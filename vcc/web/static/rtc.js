@@ -45,6 +45,7 @@ const VccRtc = (() => {
     const ac = audioContext();
     const analyser = ac.createAnalyser();
     analyser.fftSize = 8192;
+    analyser.smoothingTimeConstant = 0.2;  // follow changes (hold, transfer) within a few frames
     ac.createMediaStreamSource(remote).connect(analyser);
     const bins = new Float32Array(analyser.frequencyBinCount);
     return {
