@@ -502,16 +502,18 @@ def run_once(args: argparse.Namespace, kills: int, *, peer_probe: bool) -> tuple
     say(f"starting {config.name} ({'with' if peer_probe else 'WITHOUT'} peer probes): sites "
         f"{', '.join(s.id for s in config.sites)} from port {config.sites[0].port_base}")
     t0 = time.monotonic()
+    failed = True
     try:
         launcher.up(config, config_path, run_dir, log=lambda m: say(f"  up: {m}"))
         up_s = time.monotonic() - t0
         run_args = argparse.Namespace(**{**vars(args), "kills": kills})
         result = asyncio.run(run_bench(config, config_path, run_dir, run_args))
+        failed = False
     finally:
         launcher.down(run_dir, log=lambda m: say(f"  down: {m}"))
         for s in config.sites:
             shutil.rmtree(Path(s.temp_dir).parent, ignore_errors=True)
-        if args.keep:
+        if args.keep or failed:
             say(f"work dir kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

@@ -89,12 +89,24 @@ def wait_head(spec: RayHeadSpec, pid: int, log_path: Path, timeout_s: float = 90
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not procs.alive(pid):
-            raise RayStartError(f"site {spec.site}: ray start exited; see {log_path}")
+            raise RayStartError(f"site {spec.site}: ray start exited ({_last_error(log_path)}); see {log_path}")
         if _port_in_use(spec.gcs_port, spec.host) and "--block" in log_path.read_text(errors="replace"):
             return
         time.sleep(0.1)
     stop_head(pid)
     raise RayStartError(f"site {spec.site}: Ray head not up after {timeout_s:.0f} s; see {log_path}")
+
+
+def _last_error(log_path: Path) -> str:
+    """The last line of ``ray start``'s output that looks like a reason (the whole log is long)."""
+    try:
+        lines = [ln.strip() for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        if any(w in line.lower() for w in ("error", "failed", "in use", "exception", "refused")):
+            return line[:300]
+    return lines[-1][:300] if lines else "empty log"
 
 
 def stop_head(pid: int, timeout_s: float = 5.0) -> None:
