@@ -8,7 +8,7 @@ import sys
 import typer
 
 from vcc import __version__
-from vcc.cli import config_cmd, dashboard_cmd, site_cmd
+from vcc.cli import config_cmd, dashboard_cmd, load_cmd, report_cmd, site_cmd, warehouse_cmd
 from vcc.errors import ConfigError, VccError
 
 app = typer.Typer(
@@ -19,11 +19,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(report_cmd.app, name="report")
+app.add_typer(warehouse_cmd.app, name="warehouse")
 app.command()(site_cmd.up)
 app.command()(site_cmd.status)
 app.command()(site_cmd.down)
 app.command()(site_cmd.demo)
 app.command()(dashboard_cmd.dashboard)
+app.command()(load_cmd.load)
 
 
 @app.command()
