@@ -61,30 +61,35 @@ class LogTail:
         self._path, self._offset = path, offset
         return True
 
-    def read(self, limit: int = MAX_BATCH_EVENTS) -> list[dict[str, Any]]:
+    def read_block(self, limit: int = MAX_BATCH_EVENTS) -> tuple[bytes, int]:
+        """The next complete lines (at most ``limit``) as one block of bytes, and how many."""
         if self._path is None and not self._position():
-            return []
-        out: list[dict[str, Any]] = []
-        while len(out) < limit and self._path is not None:
+            return b"", 0
+        chunks: list[bytes] = []
+        count = 0
+        while count < limit and self._path is not None:
             with open(self._path, "rb") as f:
                 f.seek(self._offset)
-                while len(out) < limit:
+                while count < limit:
                     line = f.readline()
                     if not line.endswith(b"\n"):
                         break
-                    event = json.loads(line)
+                    chunks.append(line)
                     self._offset += len(line)
-                    if event["seq"] != self.next_seq:
-                        raise RuntimeError(f"event log {self._path}: seq {event['seq']}, expected {self.next_seq}")
-                    out.append(event)
-                    self.next_seq += 1
-            if len(out) >= limit:
+                    count += 1
+            if count >= limit:
                 break
-            later = [p for f, p in self._segments() if f == self.next_seq]
+            later = [p for f, p in self._segments() if f == self.next_seq + count and p != self._path]
             if not later:
                 break
             self._path, self._offset = later[0], 0  # the segment is full: move to the next one
-        return out
+        self.next_seq += count
+        return b"".join(chunks), count
+
+    def read(self, limit: int = MAX_BATCH_EVENTS) -> list[dict[str, Any]]:
+        """The next complete events as dicts (for tests and small tools; the flusher reads blocks)."""
+        block, _ = self.read_block(limit)
+        return [json.loads(line) for line in block.splitlines()]
 
 
 def sync_once(log_dir: Path, root: Path, site: str, *, tail: LogTail | None = None) -> tuple[int, LogTail]:
@@ -93,13 +98,16 @@ def sync_once(log_dir: Path, root: Path, site: str, *, tail: LogTail | None = No
         tail = LogTail(log_dir, warehouse.last_seq(root, site) + 1)
     written = 0
     while True:
-        batch = tail.read()
-        if not batch:
+        first = tail.next_seq
+        block, count = tail.read_block()
+        if not count:
             return written, tail
-        for e in batch:
-            e.setdefault("site", site)
-        warehouse.write_events(root, site, batch)
-        written += len(batch)
+        frame = warehouse.frame_from_ndjson(block, site)
+        seq = frame["seq"]
+        if seq[0] != first or seq[-1] != first + count - 1:
+            raise RuntimeError(f"event log {log_dir}: seqs {seq[0]}..{seq[-1]} where {first}.. was expected")
+        warehouse.write_frame(root, site, frame)
+        written += count
 
 
 class Flusher:

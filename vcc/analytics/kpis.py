@@ -86,6 +86,17 @@ def with_contact_ratios(agg: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def _period_s(spans: pl.LazyFrame, start_ts: float | None, end_ts: float | None) -> float | None:
+    """Length of a whole-period report: the period given, or the span the agent data covers."""
+    if start_ts is None or end_ts is None:
+        lo, hi = spans.select(pl.col("start_ts").min().alias("lo"), pl.col("end_ts").max().alias("hi")).collect().row(0)
+        start_ts = start_ts if start_ts is not None else lo
+        end_ts = end_ts if end_ts is not None else hi
+    if start_ts is None or end_ts is None or end_ts <= start_ts:
+        return None
+    return end_ts - start_ts
+
+
 def split_spans(spans: pl.LazyFrame, iv: int | None, start_ts: float | None, end_ts: float | None) -> pl.LazyFrame:
     """Clip spans to the period and cut them at interval boundaries (``interval_start`` column)."""
     s = spans
@@ -152,7 +163,7 @@ def agent_kpis(
     out = t.join(h, on=gkeys, how="full", coalesce=True) if gkeys else pl.concat([t, h], how="horizontal")
     out = out.with_columns(pl.col(c).fill_null(0.0) for c in ("staffed_s", "available_s", "handling_s", "not_ready_s"))
     out = out.with_columns(pl.col(c).fill_null(0) for c in ("segments", "segments_ended"))
-    span_s = iv if iv is not None else ((end_ts or 0.0) - (start_ts or 0.0)) or None
+    span_s = iv if iv is not None else _period_s(s, start_ts, end_ts)
     h_s, a_s = pl.col("handling_s"), pl.col("available_s")
     out = out.with_columns(
         occupancy=_ratio(h_s, h_s + a_s),
@@ -193,7 +204,7 @@ def report(
     staffed = pl.col("end_ts") - pl.col("start_ts")
     cols = [staffed.filter(pl.col("state") != "logged_out").sum().alias("staffed_s")]
     st = spans.group_by(gkeys).agg(cols) if gkeys else spans.select(cols)
-    span_s = iv if iv is not None else ((end_ts or 0.0) - (start_ts or 0.0)) or None
+    span_s = iv if iv is not None else _period_s(spans, start_ts, end_ts)
     st = st.with_columns(staffed_agents=(pl.col("staffed_s") / span_s) if span_s else pl.lit(None, pl.Float64))
     st_df = st.collect()
     if not gkeys:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
+import itertools
 import json
 import os
 import re
@@ -179,22 +181,41 @@ def write_atomic(frame: pl.DataFrame, final: Path) -> None:
     _fsync_dir(final.parent)
 
 
+_NDJSON_SCHEMA = {k: v for k, v in EVENT_SCHEMA.items() if k != "date"}
+
+
+def frame_from_ndjson(block: bytes, site: str) -> pl.DataFrame:
+    """Parse event-log lines (JSON objects) into the warehouse schema; nested ``data``/``load``
+    stay JSON text. Much faster than ``json.loads`` per line."""
+    frame = pl.read_ndjson(io.BytesIO(block), schema=_NDJSON_SCHEMA)
+    return frame.with_columns(
+        site=pl.col("site").fill_null(site),
+        schema_version=pl.col("schema_version").fill_null(1),
+        date=(pl.col("ts") * 1_000_000).cast(pl.Int64).cast(pl.Datetime("us", "UTC")).dt.strftime("%Y-%m-%d"),
+        data=pl.when(pl.col("data") != "{}").then(pl.col("data")),
+        load=pl.when(pl.col("load") != "{}").then(pl.col("load")),
+    ).select(list(EVENT_SCHEMA))
+
+
 def write_events(root: Path, site: str, events: list[dict[str, Any]]) -> list[Path]:
     """Write contiguous-seq events of ``site`` as one file per run of the same UTC date."""
-    if not events:
+    return write_frame(root, site, events_frame(events)) if events else []
+
+
+def write_frame(root: Path, site: str, frame: pl.DataFrame) -> list[Path]:
+    """Write a frame of contiguous-seq events (warehouse schema) as one file per run of the same date."""
+    if frame.is_empty():
         return []
-    frame = events_frame(events)
-    dates = frame["date"].to_list()
+    dates = frame["date"]
+    changes = dates.ne(dates.shift(1)).fill_null(False).arg_true().to_list()
+    cuts = [0, *changes, frame.height]
     written: list[Path] = []
-    start = 0
-    for i in range(1, len(dates) + 1):
-        if i == len(dates) or dates[i] != dates[start]:
-            chunk = frame.slice(start, i - start)
-            first, last = int(chunk["seq"][0]), int(chunk["seq"][-1])
-            path = root / f"site={site}" / f"date={dates[start]}" / part_name(first, last)
-            write_atomic(chunk, path)
-            written.append(path)
-            start = i
+    for start, end in itertools.pairwise(cuts):
+        chunk = frame.slice(start, end - start)
+        first, last = int(chunk["seq"][0]), int(chunk["seq"][-1])
+        path = root / f"site={site}" / f"date={chunk['date'][0]}" / part_name(first, last)
+        write_atomic(chunk, path)
+        written.append(path)
     return written
 
 
