@@ -234,6 +234,7 @@ def cpu_between(a: CpuSnapshot, b: CpuSnapshot) -> dict[str, Any]:
         "busiest": [{"role": r, "pid": p, "cores": round(u / wall, 3), "nice": proc_nice(p)}
                     for u, r, p in per_proc[:4]] if wall else [],
         "controller_hottest_thread_cores": round(hottest / wall, 3) if wall else 0.0,
+        "processes_by_role": dict(Counter(role for role, _ in b.by_pid.values())),
         "machine_busy_cores": round((b.machine_s - a.machine_s) / wall, 3) if wall else 0.0,
     }
 
@@ -430,6 +431,8 @@ async def drive(address: str, agent_ids: list[str], args: argparse.Namespace, si
     loop_ms = sum(site_cpu["by_role_s"].get(r, 0.0) for r in THREADED_ROLES) * 1000 / n if n else 0.0
     site_ms = site_cpu["cpu_s"] * 1000 / n if n else 0.0
     driver_ms = (driver1 - driver0) * 1000 / n if n else 0.0
+    shard_ms = site_cpu["by_role_s"].get("acd_shard", 0.0) * 1000 / n if n else 0.0
+    n_shards = site_cpu["processes_by_role"].get("acd_shard", 0)
     return {
         "agents": len(agent_ids),
         "bot_login_s": round(login_s, 2),
@@ -449,6 +452,11 @@ async def drive(address: str, agent_ids: list[str], args: argparse.Namespace, si
         # own could carry, and what the whole machine could if it ran nothing but this site and driver.
         "ceiling_controller_loop_per_s": round(1000 / loop_ms) if loop_ms else None,
         "ceiling_machine_per_s": round(1000 * (os.cpu_count() or 1) / (site_ms + driver_ms)) if n else None,
+        # The routing tier alone: contacts/s the ACD shards could route with one core per shard (at
+        # most the machine's cores), from their CPU per contact. This is what grows with the shard
+        # count; the figure above it shows what the rest of the site (its gRPC edge) can carry.
+        "ceiling_acd_shards_per_s": (round(1000 * min(n_shards, os.cpu_count() or 1) / shard_ms)
+                                     if n and shard_ms else None),
         "driver_cpu_cores": round((driver1 - driver0) / (t1 - t0), 3),
         "controller_niceness": sorted(n for n in actor_nice if n is not None),
         "refused": dict(flow.refused.most_common(5)),
@@ -705,7 +713,8 @@ def brief(r: dict[str, Any]) -> str:
             f"site CPU {cpu['cores']:.2f} cores, {r['site_cpu_ms_per_contact'] or 0:.2f} ms/contact   "
             f"(hottest controller thread {cpu['controller_hottest_thread_cores']:.2f})   "
             f"driver {r['driver_cpu_cores']:.2f} cores   machine busy {cpu['machine_busy_cores']:.2f} cores   "
-            f"ceilings: controller loop {r['ceiling_controller_loop_per_s']}/s, machine {r['ceiling_machine_per_s']}/s")
+            f"ceilings: controller loop {r['ceiling_controller_loop_per_s']}/s, "
+            f"machine {r['ceiling_machine_per_s']}/s, ACD shards {r['ceiling_acd_shards_per_s']}/s")
 
 
 def main(argv: list[str] | None = None) -> int:
