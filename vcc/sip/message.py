@@ -35,7 +35,7 @@ LIST_HEADERS = frozenset({"Via", "Route", "Record-Route", "Allow", "Supported", 
 REQUIRED_REQUEST_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _REQUEST_LINE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+) (\S+) (SIP/\d+\.\d+)$")
-_STATUS_LINE = re.compile(r"^(SIP/\d+\.\d+) (\d{3}) ?(.*)$")
+_STATUS_LINE = re.compile(r"^(SIP/\d+\.\d+) (\d{3})(?: (.*))?$")
 _URI = re.compile(r"^(sips?|tel):[^\s<>\"]+$", re.IGNORECASE)
 _ANY_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>\"]+$")
 
@@ -161,7 +161,13 @@ def parse(data: bytes) -> SipMessage:
         raw_lines.pop(0)
     if not raw_lines:
         raise SipParseError("empty message")
-    msg = _start_line(raw_lines[0])
+    pending: SipParseError | None = None  # a bad version or Request-URI: answered once the headers are read
+    try:
+        msg = _start_line(raw_lines[0])
+    except SipParseError as e:
+        if e.partial is None:
+            raise
+        msg, pending = e.partial, e
     lines: list[str] = []
     for line in raw_lines[1:]:
         if line[:1] in (" ", "\t"):
@@ -187,6 +193,8 @@ def parse(data: bytes) -> SipMessage:
         else:
             msg.headers.append((cname, value))
     msg.body = body
+    if pending is not None:
+        raise SipParseError(pending.reason, _partial(msg), pending.status)
     if problems:
         raise SipParseError(problems[0], _partial(msg))
     _validate(msg)
@@ -198,7 +206,7 @@ def _start_line(line: str) -> SipMessage:
     if m:
         if m.group(1) != SIP_VERSION:
             raise SipParseError(f"unsupported version {m.group(1)}")
-        return SipMessage(status=int(m.group(2)), reason=m.group(3))
+        return SipMessage(status=int(m.group(2)), reason=m.group(3) or "")
     m = _REQUEST_LINE.match(line)
     if not m:
         raise SipParseError(f"bad start line {line[:60]!r}")
@@ -206,8 +214,8 @@ def _start_line(line: str) -> SipMessage:
     msg = SipMessage(method=method, uri=uri)
     if version != SIP_VERSION:
         raise SipParseError(f"unsupported version {version}", msg, status=505)
-    if not _ANY_URI.match(uri):
-        raise SipParseError(f"bad Request-URI {uri[:60]!r}", msg)
+    if not _ANY_URI.match(uri) or (uri[:4].lower() in ("sip:", "sips") and "?" in uri.rpartition("@")[2]):
+        raise SipParseError(f"bad Request-URI {uri[:60]!r}", msg)  # headers (?...) are not allowed in it (19.1.5)
     return msg
 
 
@@ -288,17 +296,16 @@ def parse_cseq(value: str, partial: SipMessage | None = None) -> tuple[int, str]
     return int(parts[0]), parts[1]
 
 
+_VIA = re.compile(r"^SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+([^;]+?)\s*(;.*)?$", re.DOTALL | re.IGNORECASE)
+
+
 def parse_via(value: str) -> Via:
-    sent, _, rest = value.strip().partition(" ")
-    protocol = sent.split("/")
-    if len(protocol) != 3 or protocol[0].strip().upper() != "SIP" or protocol[1].strip() != "2.0":
+    """``SIP/2.0/UDP host:port;branch=...`` (linear white space allowed around the slashes, 7.3.1)."""
+    m = _VIA.match(value.strip())
+    if m is None:
         raise SipParseError(f"bad Via {value[:60]!r}")
-    rest = rest.strip()
-    hostport, _, params_text = rest.partition(";")
-    hostport = hostport.strip()
-    host, port = _host_port(hostport, value)
-    params = _params(params_text)
-    return Via(protocol[2].strip().upper(), host, port, params)
+    host, port = _host_port(m.group(2).strip(), value)
+    return Via(m.group(1).upper(), host, port, _params(m.group(3) or ""))
 
 
 def _host_port(hostport: str, whole: str) -> tuple[str, int | None]:
@@ -340,26 +347,35 @@ class NameAddr:
 
 
 def parse_name_addr(value: str, what: str = "header", partial: SipMessage | None = None) -> NameAddr:
-    """``"Bob" <sip:bob@x>;tag=1`` or ``sip:bob@x;tag=1`` (params after a bare URI belong to the header)."""
+    """``"Bob" <sip:bob@x>;tag=1``, ``Bob <sip:bob@x>`` or ``sip:bob@x;tag=1`` (params after a bare URI
+    belong to the header, 20.10)."""
     value = value.strip()
-    if "<" in value:
-        display, _, rest = value.partition("<")
-        uri, close, params_text = rest.partition(">")
-        display = display.strip()
-        if not close or (display and display.count('"') % 2):
+    display = ""
+    rest = value
+    if value.startswith('"'):
+        i, quoted = 1, []
+        while i < len(value) and value[i] != '"':
+            if value[i] == "\\" and i + 1 < len(value):
+                i += 1
+            quoted.append(value[i])
+            i += 1
+        if i >= len(value):
+            raise SipParseError(f"unbalanced quotes in {what} {value[:60]!r}", partial)
+        display, rest = "".join(quoted), value[i + 1 :].lstrip()
+        if not rest.startswith("<"):
             raise SipParseError(f"bad {what} {value[:60]!r}", partial)
-        if display.startswith('"'):
-            if not display.endswith('"'):
-                raise SipParseError(f"bad {what} display name {display[:40]!r}", partial)
-            display = display[1:-1]
-        elif display and not all(_TOKEN.match(w) for w in display.split()):
-            raise SipParseError(f"bad {what} display name {display[:40]!r}", partial)
-        if params_text.strip() and not params_text.strip().startswith(";"):
+    elif "<" in value:
+        words, _, after = value.partition("<")
+        if words.strip() and not all(_TOKEN.match(w) for w in words.split()):
+            raise SipParseError(f"bad {what} display name {words.strip()[:40]!r}", partial)
+        display, rest = " ".join(words.split()), "<" + after
+    if rest.startswith("<"):
+        uri, close, params_text = rest[1:].partition(">")
+        if not close or (params_text.strip() and not params_text.strip().startswith(";")):
             raise SipParseError(f"bad {what} {value[:60]!r}", partial)
     else:
-        uri, _, params_text = value.partition(";")
-        display = ""
-        if " " in uri.strip():
+        uri, _, params_text = rest.partition(";")
+        if " " in uri.strip() or '"' in uri:
             raise SipParseError(f"bad {what} {value[:60]!r}", partial)
     uri = uri.strip()
     if not _ANY_URI.match(uri):

@@ -90,13 +90,14 @@ def _encode_table(decode: npt.NDArray[np.int16]) -> npt.NDArray[np.uint8]:
     x = np.arange(-32768, 32768, dtype=np.int32)
     idx = np.clip(np.searchsorted(values, x), 1, 255)
     lower, upper = values[idx - 1], values[idx]
-    pick = np.where(x - lower <= upper - x, idx - 1, idx)
+    pick = np.where(x - lower < upper - x, idx - 1, idx)  # a tie goes up: A-law 0 -> +8 (0xD5)
     return order[pick].astype(np.uint8)
 
 
 ULAW_DECODE = _ulaw_decode_table()
 ALAW_DECODE = _alaw_decode_table()
 ULAW_ENCODE = _encode_table(ULAW_DECODE)
+ULAW_ENCODE[32768:][ULAW_ENCODE[32768:] == 0x7F] = 0xFF  # mu-law has -0 and +0: 0 and up encode as +0
 ALAW_ENCODE = _encode_table(ALAW_DECODE)
 
 
