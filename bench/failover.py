@@ -37,14 +37,12 @@ import json
 import random
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +57,7 @@ from vcc.client.bots import BotAgentPool  # noqa: E402
 from vcc.client.contacts import SiteClient, submission  # noqa: E402
 from vcc.config import ClusterConfig, load_config  # noqa: E402
 from vcc.config.credentials import MIN_ITERATIONS, hash_password  # noqa: E402
-from vcc.config.sites import PORT_OFFSETS, PORT_SPAN  # noqa: E402
+from vcc.drills.logs import LogTail, all_events, etcd_leader, free_port_base  # noqa: E402
 from vcc.proto.v1 import site_pb2 as pb  # noqa: E402
 from vcc.runtime import launcher  # noqa: E402
 
@@ -86,68 +84,6 @@ def write_cluster(work: Path, port_base: int, *, peer_probe: bool = True) -> Pat
         agent["password_hash"] = hash_password(password(agent["id"]), iterations=MIN_ITERATIONS)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_base(start: int, sites: int) -> int:
-    """The first port base at or above ``start`` (in steps of 1000, below Linux's ephemeral range)
-    where ``sites`` sites (one per 1000 ports) find every port free: other clusters share this machine."""
-    for base in range(start, 32768 - PORT_SPAN - 1000 * (sites - 1), 1000):
-        if all(port_free(base + 1000 * i + offset) for i in range(sites) for offset in PORT_OFFSETS.values()):
-            return base
-    raise RuntimeError(f"no free ports for {sites} site(s) from {start} up")
-
-
-def etcd_leader(client_url: str) -> str | None:
-    """The name of the etcd member that leads now, asked of the member at ``client_url`` (through
-    etcd's JSON gateway); None if it cannot tell."""
-
-    def post(path: str) -> dict[str, Any]:
-        request = urllib.request.Request(f"{client_url}{path}", data=b"{}", method="POST")
-        with urllib.request.urlopen(request, timeout=2.0) as reply:
-            body: dict[str, Any] = json.loads(reply.read())
-            return body
-
-    try:
-        leader = str(post("/v3/maintenance/status")["leader"])
-        members = post("/v3/cluster/member/list")["members"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return next((str(m.get("name")) for m in members if str(m.get("ID")) == leader), None)
-
-
-class LogTail:
-    """New complete lines of a site's event log since the last call (read only: never opens the
-    log for writing, which would cut a line another process is still writing)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.offsets: dict[Path, int] = {}
-
-    def new(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for path in sorted(self.directory.glob("events-*.jsonl")):
-            offset = self.offsets.get(path, 0)
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-            end = data.rfind(b"\n") + 1
-            out += [json.loads(line) for line in data[:end].splitlines()]
-            self.offsets[path] = offset + end
-        return out
-
-
-def all_events(run_dir: Path) -> Iterator[dict[str, Any]]:
-    for directory in sorted((run_dir / "sites").glob("*/events")):
-        yield from LogTail(directory).new()
 
 
 # ====================================================================== load and agents

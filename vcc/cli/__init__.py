@@ -8,7 +8,7 @@ import sys
 import typer
 
 from vcc import __version__
-from vcc.cli import config_cmd, dashboard_cmd, load_cmd, report_cmd, site_cmd, warehouse_cmd
+from vcc.cli import config_cmd, dashboard_cmd, drill_cmd, load_cmd, report_cmd, site_cmd, warehouse_cmd
 from vcc.errors import ConfigError, VccError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command()(site_cmd.down)
 app.command()(site_cmd.demo)
 app.command()(dashboard_cmd.dashboard)
 app.command()(load_cmd.load)
+app.command()(drill_cmd.drill)
 
 
 @app.command()
