@@ -43,6 +43,25 @@ async def stops_hearing(page: Page, hz: float, *, within_hz: float = 40.0, for_s
     raise AssertionError(f"still hearing {hz} Hz after {timeout_s} s: {got}")
 
 
+async def hears_music(page: Page, *, low_hz: float = 150.0, high_hz: float = 800.0, notes: int = 2,
+                      timeout_s: float = 15.0) -> set[int]:
+    """Wait until the page has heard ``notes`` different dominant frequencies in the music on hold's
+    range (the generated chime: 175-392 Hz notes with their octaves), i.e. changing music rather than
+    one of the tones the browsers send (440 Hz is the caller's own, which it never hears)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    seen: set[int] = set()
+    got: dict[str, float] = {}
+    while loop.time() < deadline:
+        got = await page.evaluate("window.vcc.audio ? window.vcc.audio.dominantHz() : {hz: 0, db: -999}")
+        if low_hz <= got["hz"] <= high_hz and got["db"] > -80:
+            seen.add(int(round(got["hz"], -1)))
+            if len(seen) >= notes:
+                return seen
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never heard music ({notes} notes in {low_hz}-{high_hz} Hz): saw {seen}, last {got}")
+
+
 def channel_peaks_hz(path: Path) -> tuple[set[int], set[int]]:
     """Dominant frequencies (rounded to 10 Hz) of 0.5 s windows of each channel of a stereo WAV."""
     with wave.open(str(path)) as w:

@@ -1,9 +1,11 @@
 """A web call in real headless Chromium, through the site's front door and media gateway: the
 customer (fake microphone: a 440 Hz tone) calls from the tenant's widget page, hears the IVR, presses
 2, waits in queue and hears the announcements; agent A (1000 Hz) sees the screen pop and accepts;
-each side hears the other's tone; hold silences the agent for the caller; a blind transfer to agent
-C (1600 Hz) moves the caller without dropping the call; C hangs up; the recording holds the caller
-on the left and both agents on the right; the events show the whole journey."""
+each side hears the other's tone; mute takes A's audio away from the caller and unmute brings it
+back; hold silences the agent for the caller; a blind transfer to agent C (1600 Hz) moves the caller
+without dropping the call; C consults A (attended transfer): the caller hears music while the two
+agents hear each other, then C completes and the caller hears A again; A hangs up; the recording
+holds the caller on the left and both agents on the right; the events show the whole journey."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from tests.e2e.audio import channel_peaks_hz, heard_hz, stops_hearing
+from tests.e2e.audio import channel_peaks_hz, heard_hz, hears_music, stops_hearing
 from tests.e2e.browsers import Browsers, log_in, until
 from tests.e2e.webharness import WebSite, e2e_cluster_file
 from vcc.coord.etcd_server import EtcdCluster
@@ -54,6 +56,14 @@ async def call_journey(url: str, tmp_path: Path) -> dict[str, Any]:
         await heard_hz(agent_a, CALLER_HZ)
         await heard_hz(caller, AGENT_A_HZ)
 
+        await agent_a.click("#mute")
+        await until(agent_a, "window.vcc.call.muted")
+        await stops_hearing(caller, AGENT_A_HZ)
+        await heard_hz(agent_a, CALLER_HZ)  # muting is one way: A still hears the caller
+        await agent_a.click("#mute")
+        await until(agent_a, "!window.vcc.call.muted")
+        await heard_hz(caller, AGENT_A_HZ)
+
         await agent_a.click("#hold")
         await until(agent_a, "window.vcc.call.held")
         await stops_hearing(caller, AGENT_A_HZ)
@@ -70,11 +80,29 @@ async def call_journey(url: str, tmp_path: Path) -> dict[str, Any]:
         await heard_hz(caller, AGENT_C_HZ)
         await heard_hz(agent_c, CALLER_HZ)
         await agent_a.click("#wrap-done")
+        await until(agent_a, "window.vcc.results.some(r => r.op === 'wrap_up' && r.ok)")
 
-        await agent_c.click("#hangup")
-        await until(agent_c, "!document.getElementById('wrap-box').classList.contains('hidden')")
-        await agent_c.select_option("#disposition", "resolved")
+        # attended transfer back to A: C consults A (the caller hears music, the agents each other)
+        await until(agent_a, "window.vcc.state === 'ready'")  # after wrap-up A is ready again
+        await agent_c.select_option("#consult-agent", "dev-01")
+        await agent_c.click("#consult-start")
+        await until(agent_a, f"window.vcc.consultRequest && window.vcc.consultRequest.contact_id === '{cid}'")
+        await agent_a.click("#consult-join")
+        await until(agent_a, "window.vcc.call && window.vcc.call.consulting && window.vcc.audio")
+        await stops_hearing(caller, AGENT_C_HZ)
+        await hears_music(caller)
+        await heard_hz(agent_a, AGENT_C_HZ)
+        await heard_hz(agent_c, AGENT_A_HZ)
+        await agent_c.click("#consult-complete")
+        await until(agent_a, "window.vcc.call && !window.vcc.call.consulting")
+        await heard_hz(caller, AGENT_A_HZ)
+        await heard_hz(agent_a, CALLER_HZ)
         await agent_c.click("#wrap-done")
+
+        await agent_a.click("#hangup")
+        await until(agent_a, "!document.getElementById('wrap-box').classList.contains('hidden')")
+        await agent_a.select_option("#disposition", "resolved")
+        await agent_a.click("#wrap-done")
         await until(caller, "window.vcc.voice.state === 'completed'")
         pages: list[Page] = [agent_a, agent_c, caller]
         errors = [await p.evaluate("window.vcc.errors") for p in pages]
@@ -90,7 +118,8 @@ def check_record(events: list[dict[str, Any]], cid: str) -> Path:
                  "connected"]:
         assert step in states, journey
         states = states[states.index(step) + 1:]
-    for marker in [("connected", "hold"), ("connected", "resume")]:
+    for marker in [("connected", "hold"), ("connected", "resume"), ("connected", "consult_start"),
+                   ("connected", "consult_complete")]:
         assert marker in journey, journey
     assert any(s == "completed" for s, _ in journey), journey
     recorded = [e for e in mine if e.get("reason") == "recording"]
