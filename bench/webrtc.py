@@ -51,9 +51,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # --- the gateway process -------------------------------------------------------------------------
 
 
-async def serve(run_dir: str, codec: str) -> None:
+async def serve(run_dir: str, codec: str, decode_all: bool) -> None:
     from vcc.actors.media_gateway import MediaGateway
     from vcc.config.media import MediaConfig
+    from vcc.media.call import Call
+
+    Call.passthrough = not decode_all  # the old path (decode, re-encode every frame) as a baseline
 
     gw = MediaGateway("bench", 0, None, MediaConfig(codecs=[codec]), run_dir=run_dir)  # type: ignore[list-item]
 
@@ -235,37 +238,50 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
             await p.close()
 
 
-async def bench(steps: list[int], seconds: float, codec: str, port: int, gw_pid: int) -> list[dict[str, Any]]:
+async def bench(steps: list[int], seconds: float, codec: str,
+                gateways: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:  # fmt: skip
+    """For each N: direct calls, then the same N through each gateway (tag -> (port, pid))."""
     rows: list[dict[str, Any]] = []
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    gw = GatewayClient(reader, writer)
+    clients = {}
+    for tag, (port, _) in gateways.items():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        clients[tag] = GatewayClient(reader, writer)
     for n in steps:
-        base = await run_step(n, seconds, codec, None, None, "direct")
-        via = await run_step(n, seconds, codec, gw, gw_pid, "gateway")
-        rows += [base, via]
-        for r in (base, via):
+        step_rows = [await run_step(n, seconds, codec, None, None, "direct")]
+        for tag, (_, pid) in gateways.items():
+            step_rows.append(await run_step(n, seconds, codec, clients[tag], pid, tag))
+        rows += step_rows
+        for r in step_rows:
             print(json.dumps(r), flush=True)
+        via = step_rows[1]
         if via["interarrival_p99_ms"] >= MAX_P99_MS or via["gaps"]:
             break
-    writer.close()
+    for c in clients.values():
+        c.writer.close()
     return rows
 
 
-def run_with_gateway(steps: list[int], seconds: float, codec: str) -> list[dict[str, Any]]:
+def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decode: bool) -> list[dict[str, Any]]:
+    modes = {"gateway": False} | ({"gw-decode": True} if compare_decode else {})
+    procs: dict[str, subprocess.Popen[str]] = {}
     run_dir = tempfile.mkdtemp(prefix="vcc-bench-webrtc-")
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", run_dir, "--codec", codec],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        return asyncio.run(bench(steps, seconds, codec, port, proc.pid))
+        gateways = {}
+        for tag, decode_all in modes.items():
+            argv = [sys.executable, __file__, "--serve", os.path.join(run_dir, tag), "--codec", codec]
+            proc = procs[tag] = subprocess.Popen(argv + (["--decode-all"] if decode_all else []),
+                                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
+            assert proc.stdout is not None
+            gateways[tag] = (int(proc.stdout.readline()), proc.pid)
+        return asyncio.run(bench(steps, seconds, codec, gateways))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -286,6 +302,11 @@ def report(rows: list[dict[str, Any]], codec: str) -> dict[str, Any]:
             "latency_p99_ms_gateway": best["latency_p99_ms"], "latency_p99_ms_direct": base["latency_p99_ms"],
             "added_latency_p99_ms_worst": round(max(added), 1) if added else None,
         }  # fmt: skip
+    decode = {r["calls"]: r for r in rows if r["path"] == "gw-decode"}
+    cpu_ratio = [round(r["gateway_cpu_pct"] / d["gateway_cpu_pct"], 2) for r in via
+                 if (d := decode.get(r["calls"])) and r["gateway_cpu_pct"] and d["gateway_cpu_pct"]]  # fmt: skip
+    if cpu_ratio:
+        summary["cpu_vs_decode_all"] = cpu_ratio  # per N: passthrough gateway CPU / decode-all gateway CPU
     return summary
 
 
@@ -295,21 +316,25 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=6.0, help="measurement window per N")
     ap.add_argument("--codec", default="opus", choices=["opus", "PCMU"])
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--compare-decode", action="store_true",
+                    help="also run each N through a second gateway that decodes and re-encodes every frame "
+                         "(no payload passthrough): the gain of passthrough, measured in the same run")
     ap.add_argument("--serve", metavar="RUN_DIR", help=argparse.SUPPRESS)
+    ap.add_argument("--decode-all", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.codec))
+        asyncio.run(serve(args.serve, args.codec, args.decode_all))
         return
     steps = [int(x) for x in args.calls.split(",") if x.strip()]
-    rows = run_with_gateway(steps, args.seconds, args.codec)
+    rows = run_with_gateway(steps, args.seconds, args.codec, args.compare_decode)
     summary = report(rows, args.codec)
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}))
         return
     head = ("path", "N", "p99 ia ms", "gaps", "lat p50", "lat p99", "gw cpu%", "cli cpu%")
-    print("\n{:8} {:>4} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8}".format(*head))
+    print("\n{:9} {:>4} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8}".format(*head))
     for r in rows:
-        print(f"{r['path']:8} {r['calls']:>4} {r['interarrival_p99_ms']:>9} {r['gaps']:>5} {r['latency_p50_ms']!s:>8} "
+        print(f"{r['path']:9} {r['calls']:>4} {r['interarrival_p99_ms']:>9} {r['gaps']:>5} {r['latency_p50_ms']!s:>8} "
               f"{r['latency_p99_ms']!s:>8} {r['gateway_cpu_pct']!s:>8} {r['client_cpu_pct']!s:>8}")
     print(f"\ncodec {args.codec}: highest N with p99 < {MAX_P99_MS:.0f} ms and no gaps: {summary['highest_ok_calls']}")
     if "gateway_cpu_pct_per_call" in summary:
@@ -318,6 +343,9 @@ def main() -> None:
         print(f"one-way latency p99: {summary['latency_p99_ms_gateway']} ms via the gateway, "
               f"{summary['latency_p99_ms_direct']} ms direct (baseline, same run); added p99 (worst N): "
               f"{summary['added_latency_p99_ms_worst']} ms (target < {TARGET_ADDED_LATENCY_P99_MS:.0f})")
+    if "cpu_vs_decode_all" in summary:
+        print(f"gateway CPU with payload passthrough / decoding every frame (same N, same run): "
+              f"{summary['cpu_vs_decode_all']}")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from vcc.core.ivr import (
 )
 from vcc.media.dtmf import DtmfDetector
 from vcc.media.errors import MediaError
-from vcc.media.legs import Leg
+from vcc.media.legs import AudioSink, Leg
 from vcc.media.pcm import Pcm, decimate, silence
 from vcc.media.players import LoopPlayer, PromptPlayer
 from vcc.media.prompts import PromptCatalog
@@ -71,6 +71,10 @@ class CallHost(Protocol):
 
 
 class Call:
+    # Forward RTP payloads between bridged legs that negotiated the same codec instead of decoding
+    # and encoding them again (vcc.media.passthrough); off only to measure the difference (bench).
+    passthrough = True
+
     def __init__(self, host: CallHost, contact_id: str, tenant: str, flow: Flow | None, caller_id: str | None,
                  queue: str | None, caller_leg: SipLeg | None = None) -> None:  # fmt: skip
         self.host = host
@@ -238,13 +242,39 @@ class Call:
     # --- audio paths ----------------------------------------------------------------------------
 
     def _apply(self) -> None:
-        """Who hears what, from the state."""
+        """Who hears what, from the state; payloads forwarded as they are where the codecs allow."""
         self.caller.out.set_relay(self.state == "connected" and self.bridged in self.agents)
         for aid, leg in self.agents.items():
             talking = (self.state == "connected" and aid == self.bridged) or (
                 self.state == "consult" and self.consult_pair is not None and aid in self.consult_pair
             )
             leg.out.set_relay(talking)
+        routes: dict[int, tuple[Leg | SipLeg, int | None]] = {}  # id(source) -> (destination, recorder channel)
+        bridged = self.agents.get(self.bridged) if self.bridged is not None else None
+        if self.state == "connected" and bridged is not None:
+            routes[id(self.caller)] = (bridged, CALLER)
+            routes[id(bridged)] = (self.caller, AGENT)
+        elif self.state == "consult" and self.consult_pair is not None:
+            a, b = (self.agents.get(x) for x in self.consult_pair)
+            if a is not None and b is not None:
+                routes[id(a)], routes[id(b)] = (b, None), (a, None)
+        legs: list[Leg | SipLeg] = [self.caller, *self.agents.values()]
+        for src in legs:
+            if not isinstance(src, Leg):
+                continue  # a SIP caller: its G.711 RTP is paced by the gateway's clock, decoded as before
+            dst, channel = routes.get(id(src), (None, None))
+            if self.passthrough and isinstance(dst, Leg) and src.can_forward_to(dst):
+                src.forward_to = dst
+                src.on_forwarded = self._recording_sink(channel) if channel is not None else None
+            else:
+                src.forward_to, src.on_forwarded = None, None
+
+    def _recording_sink(self, channel: int) -> AudioSink:
+        def record(pcm16: Pcm, at_s: float) -> None:
+            if self.recorder is not None:
+                self.recorder.add(channel, at_s, pcm16)
+
+        return record
 
     def _caller_frame(self) -> Pcm:
         if self.prompt is not None and self.state in ("ivr", "queued"):
@@ -262,7 +292,7 @@ class Call:
     def _caller_audio(self, pcm: Pcm, at_s: float) -> None:
         if self.state == "connected" and self.bridged is not None:
             leg = self.agents.get(self.bridged)
-            if leg is not None:
+            if leg is not None and getattr(self.caller, "forward_to", None) is None:
                 leg.out.push(pcm)
         pcm16 = decimate(pcm, 3)
         if self.state in ("ivr", "queued"):  # keys matter while the IVR or the queue listens
@@ -272,6 +302,8 @@ class Call:
             self.recorder.add(CALLER, at_s, pcm16)
 
     def _agent_audio(self, agent_id: str, pcm: Pcm, at_s: float) -> None:
+        if getattr(self.agents.get(agent_id), "forward_to", None) is not None:
+            return  # forwarded as payloads (frames still in aiortc's jitter buffer when it started)
         if self.state == "connected" and agent_id == self.bridged:
             self.caller.out.push(pcm)
             if self.recorder is not None:

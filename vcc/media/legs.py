@@ -33,6 +33,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from vcc.media.errors import MediaError
+from vcc.media.passthrough import PASSTHROUGH_CODECS, EncodedAudio, PayloadDecoder, payload_samples_48k
 from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm, resample, silence
 from vcc.media.rfc4733 import TelephoneEventReceiver
 
@@ -75,14 +76,14 @@ class OutboundTrack(MediaStreamTrack):
         super().__init__()
         self.relay = False
         self.source: Callable[[], Pcm] = lambda: _SILENCE
-        self._queue: deque[Pcm] = deque(maxlen=RELAY_DEPTH)
+        self._queue: deque[Pcm | EncodedAudio] = deque(maxlen=RELAY_DEPTH)
         self._waiter: asyncio.Future[None] | None = None
         self._next_t: float | None = None
         self._pts = 0
         self.frames_sent = 0
 
-    def push(self, pcm: Pcm) -> None:
-        """Relay mode: a frame from the bridged leg."""
+    def push(self, pcm: Pcm | EncodedAudio) -> None:
+        """Relay mode: a frame from the bridged leg, decoded (PCM) or a payload it forwards as is."""
         self._queue.append(pcm)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -96,7 +97,7 @@ class OutboundTrack(MediaStreamTrack):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.AudioFrame | EncodedAudio:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
         loop = asyncio.get_running_loop()
@@ -115,8 +116,14 @@ class OutboundTrack(MediaStreamTrack):
                     self._waiter = None
                 if self.readyState != "live":
                     raise MediaStreamError
-            pcm = self._queue.popleft() if self._queue else _SILENCE
+            item = self._queue.popleft() if self._queue else _SILENCE
             self._next_t = loop.time() + FRAME_S
+            if isinstance(item, EncodedAudio):  # packed by aiortc's sender, not encoded again
+                item.pts = self._pts
+                self._pts += item.samples_48k
+                self.frames_sent += 1
+                return item
+            pcm = item
         else:
             delay = self._next_t - now
             if delay > 0:
@@ -167,6 +174,21 @@ def to_mono48(frame: av.AudioFrame) -> Pcm:
 AudioSink = Callable[[Pcm, float], None]  # (48 kHz mono frame, arrival time.time())
 
 
+def answered_codec(answer_sdp: str) -> tuple[str, int | None]:
+    """The audio codec an answer chose (its m-line's first payload type), lower case, and that type."""
+    first: int | None = None
+    names: dict[int, str] = {}
+    for line in answer_sdp.splitlines():
+        if line.startswith("m=audio ") and first is None:
+            parts = line.split()
+            first = int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None
+        elif line.startswith("a=rtpmap:"):
+            pt, _, rest = line[9:].partition(" ")
+            if pt.isdigit():
+                names.setdefault(int(pt), rest.split("/")[0].lower())
+    return (names.get(first, ""), first) if first is not None else ("", None)
+
+
 class Leg:
     """A caller or agent leg. ``on_audio`` gets each decoded inbound frame, ``on_digit`` each RFC 4733
     key press, ``on_state`` the connection state ("connected", "failed", "closed")."""
@@ -184,6 +206,14 @@ class Leg:
         self.on_state: Callable[[str], None] = lambda s: None
         self.telephone_events = TelephoneEventReceiver()
         self.frames_in = 0
+        self.frames_forwarded = 0
+        # passthrough (see vcc.media.passthrough): payloads go straight to ``forward_to``'s outbound
+        # track; ``on_forwarded`` (if set) gets them decoded at 16 kHz (the recorder)
+        self.codec = ""  # the negotiated audio codec, lower case ("opus", "pcmu", ...)
+        self.payload_type: int | None = None
+        self.forward_to: Leg | None = None
+        self.on_forwarded: AudioSink | None = None  # (16 kHz mono, arrival time.time())
+        self._payload_decoder: PayloadDecoder | None = None
         self.connected = False
         self.closed = False
         self._reader: asyncio.Task[None] | None = None
@@ -203,6 +233,7 @@ class Leg:
             self.pc.addTrack(self.out)
             self._hook_receiver(transceiver)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+            self.codec, self.payload_type = answered_codec(self.pc.localDescription.sdp)
         except MediaError:
             raise
         except Exception as exc:  # aiortc raises ValueError/OperationError/... on a bad or unusable offer
@@ -235,9 +266,22 @@ class Leg:
                 if digit is not None:
                     self.on_digit(digit)
                 return
+            dst = self.forward_to
+            if dst is not None and packet.payload_type == self.payload_type and packet.payload:
+                self.frames_forwarded += 1
+                dst.out.push(EncodedAudio(packet.payload, payload_samples_48k(self.codec, packet.payload)))
+                if self.on_forwarded is not None:
+                    if self._payload_decoder is None:
+                        self._payload_decoder = PayloadDecoder(self.codec)
+                    self.on_forwarded(self._payload_decoder.decode16(packet.payload), time.time())
+                return
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+    def can_forward_to(self, other: Leg) -> bool:
+        """Payloads of this leg can go to ``other`` as they are: both negotiated the same codec."""
+        return bool(self.codec) and self.codec == other.codec and self.codec in PASSTHROUGH_CODECS
 
     def _track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self._reader is None:
@@ -272,4 +316,5 @@ class Leg:
             await asyncio.gather(self._reader, return_exceptions=True)
 
     def stats(self) -> dict[str, Any]:
-        return {"frames_in": self.frames_in, "frames_out": self.out.frames_sent, "state": self.pc.connectionState}
+        return {"frames_in": self.frames_in, "frames_forwarded": self.frames_forwarded,
+                "frames_out": self.out.frames_sent, "state": self.pc.connectionState, "codec": self.codec}

@@ -1,0 +1,117 @@
+"""Payload passthrough's sans-IO parts: Opus packet durations from the TOC, G.711 decode tables,
+the codec an answer chose, forwarded payloads packed (not encoded) by aiortc's encoders, and the
+outbound track handing them out with a running timestamp."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+
+import av
+import numpy as np
+import pytest
+from aiortc.codecs import get_encoder
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from vcc.media.legs import OutboundTrack, answered_codec
+from vcc.media.passthrough import (
+    ALAW_TO_PCM,
+    ULAW_TO_PCM,
+    EncodedAudio,
+    PayloadDecoder,
+    opus_samples_48k,
+    payload_samples_48k,
+)
+from vcc.media.pcm import frequency_power, tone
+
+
+@pytest.mark.parametrize(("toc", "extra", "samples"), [
+    (0x78, b"", 960),          # config 15: hybrid FB 20 ms, one frame (what browsers send)
+    (0xF8, b"", 960),          # config 31: CELT FB 20 ms
+    (0xF0, b"", 480),          # config 30: CELT 10 ms
+    (0x08, b"", 960),          # config 1: SILK NB 20 ms
+    (0x18, b"", 2880),         # config 3: SILK NB 60 ms
+    (0x79, b"", 1920),         # hybrid 20 ms, code 1: two frames
+    (0xFB, bytes([0x03]), 2880),  # CELT 20 ms, code 3: three frames
+])  # fmt: skip
+def test_opus_duration_from_toc(toc: int, extra: bytes, samples: int) -> None:
+    assert opus_samples_48k(bytes([toc]) + extra + b"\x00" * 20) == samples
+
+
+def test_opus_duration_of_nonsense_is_one_frame() -> None:
+    assert opus_samples_48k(b"") == 960
+    assert opus_samples_48k(bytes([0xFB, 0x3F])) == 960  # 63 frames of 20 ms: over 120 ms, not a real packet
+    assert payload_samples_48k("pcmu", b"\xff" * 160) == 960
+
+
+def test_g711_tables_match_the_standard_points() -> None:
+    assert ULAW_TO_PCM[0xFF] == 0 and ULAW_TO_PCM[0x7F] == 0
+    assert ULAW_TO_PCM[0x80] == 32124 and ULAW_TO_PCM[0x00] == -32124
+    assert ALAW_TO_PCM[0xD5] == 8 and ALAW_TO_PCM[0x55] == -8
+    assert ALAW_TO_PCM[0xAA] == 32256 and ALAW_TO_PCM[0x2A] == -32256
+    assert np.all(np.diff(ULAW_TO_PCM[0x80:].astype(int)) < 0)  # monotonic within a sign
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_g711_payloads_from_aiortcs_encoder_decode_to_the_tone(codec: str) -> None:
+    encoder = get_encoder(RTCRtpCodecParameters(mimeType=f"audio/{codec}", clockRate=8000, channels=1))
+    decoder = PayloadDecoder(codec.lower())
+    out = []
+    for i in range(25):
+        pcm = tone((1000.0,), 20, 48000, -6.0, start_sample=i * 960)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, fractions.Fraction(1, 48000)
+        payloads, _ = encoder.encode(frame)
+        out += [decoder.decode16(p) for p in payloads]
+    pcm16 = np.concatenate(out)[1600:]
+    total = float(np.mean((pcm16.astype(np.float64) / 32767.0) ** 2))
+    assert len(pcm16) > 4000 and frequency_power(pcm16, 1000.0, 16000) > 0.8 * total
+
+
+def test_opus_payloads_decode_to_the_tone_at_16k() -> None:
+    encoder = get_encoder(RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2))
+    decoder = PayloadDecoder("opus")
+    out = []
+    for i in range(25):
+        pcm = tone((700.0,), 20, 48000, -6.0, start_sample=i * 960)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, fractions.Fraction(1, 48000)
+        payloads, _ = encoder.encode(frame)
+        assert all(opus_samples_48k(p) == 960 for p in payloads)
+        out += [decoder.decode16(p) for p in payloads]
+    pcm16 = np.concatenate(out)[1600:]
+    total = float(np.mean((pcm16.astype(np.float64) / 32767.0) ** 2))
+    assert frequency_power(pcm16, 700.0, 16000) > 0.8 * total
+    assert len(decoder.decode16(b"\xff\xff\xff")) == 0  # a broken packet: nothing, no exception
+
+
+def test_answered_codec_is_the_first_payload_type_of_the_m_line() -> None:
+    sdp = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0 101\r\na=rtpmap:111 opus/48000/2\r\n"
+           "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")  # fmt: skip
+    assert answered_codec(sdp) == ("opus", 111)
+    assert answered_codec(sdp.replace("SAVPF 111 0", "SAVPF 0 111")) == ("pcmu", 0)
+    assert answered_codec("v=0\r\n") == ("", None)
+
+
+def test_aiortc_packs_forwarded_payloads_instead_of_encoding() -> None:
+    encoder = get_encoder(RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, channels=1))
+    item = EncodedAudio(b"\x12" * 160, 960)
+    item.pts = 4800  # 100 ms at 48 kHz
+    payloads, timestamp = encoder.pack(item)  # type: ignore[arg-type]
+    assert payloads == [b"\x12" * 160] and timestamp == 800  # in the codec's 8 kHz clock
+
+
+def test_outbound_track_hands_out_forwarded_payloads_with_a_running_pts() -> None:
+    async def scenario() -> None:
+        track = OutboundTrack()
+        track.set_relay(True)
+        track.push(EncodedAudio(b"a", 960))
+        track.push(EncodedAudio(b"b", 1920))
+        first, second = await track.recv(), await track.recv()
+        assert isinstance(first, EncodedAudio) and isinstance(second, EncodedAudio)
+        assert (bytes(first), first.pts, bytes(second), second.pts) == (b"a", 0, b"b", 960)
+        silence = await track.recv()  # nothing pushed within a frame time: silence, after 2880 samples
+        assert isinstance(silence, av.AudioFrame) and silence.pts == 2880
+        track.stop()
+
+    asyncio.run(scenario())

@@ -1,0 +1,119 @@
+"""Payload passthrough between two legs that use the same codec (sans-IO apart from the Opus decoder).
+
+While two legs are bridged (caller and agent, or two agents in a consult) and negotiated the same
+codec, the gateway forwards each RTP payload from one leg to the other as it arrives instead of
+decoding it (aiortc: jitter buffer, decoder thread, a hop back to the loop, a frame) and encoding it
+again (a hop to the executor, the encoder). What still needs the audio (the recording) gets it from a
+decoder here, in the loop, without the re-encode: G.711 by table look-up, Opus by libopus through PyAV.
+
+:class:`EncodedAudio` is what the outbound track hands aiortc's sender for a forwarded payload:
+anything that is not an ``av.Frame`` is *packed* (``bytes(data)``, its ``pts`` in ``time_base``)
+rather than encoded, so one sender (one SSRC, one sequence) carries forwarded payloads and the
+gateway's own encoded audio (music, silence) in turn.
+"""
+
+from __future__ import annotations
+
+import fractions
+
+import av
+import numpy as np
+
+from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm, resample
+
+TIME_BASE_48K = fractions.Fraction(1, RATE_HZ)
+PASSTHROUGH_CODECS = ("opus", "pcmu", "pcma")
+
+
+class EncodedAudio:
+    """One forwarded payload, as aiortc's ``Encoder.pack`` wants it: ``bytes()``, ``pts``, ``time_base``."""
+
+    __slots__ = ("payload", "pts", "samples_48k", "time_base")
+
+    def __init__(self, payload: bytes, samples_48k: int) -> None:
+        self.payload = payload
+        self.samples_48k = samples_48k
+        self.pts = 0
+        self.time_base = TIME_BASE_48K
+
+    def __bytes__(self) -> bytes:
+        return self.payload
+
+
+# Opus TOC (RFC 6716 section 3.1): frame duration by configuration, in 48 kHz samples.
+_OPUS_FRAME_48K = [480, 960, 1920, 2880] * 3 + [480, 960] * 2 + [120, 240, 480, 960] * 4
+
+
+def opus_samples_48k(payload: bytes) -> int:
+    """Duration of an Opus packet in 48 kHz samples, from its TOC byte (20 ms when unreadable)."""
+    if not payload:
+        return FRAME_SAMPLES
+    toc = payload[0]
+    per_frame = _OPUS_FRAME_48K[toc >> 3]
+    code = toc & 0x3
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    else:
+        frames = payload[1] & 0x3F if len(payload) > 1 else 1
+    total = per_frame * frames
+    return total if 0 < total <= 5760 else FRAME_SAMPLES  # at most 120 ms per packet
+
+
+def payload_samples_48k(codec: str, payload: bytes) -> int:
+    """Duration of one payload of ``codec`` (``opus``, ``pcmu``, ``pcma``) in 48 kHz samples."""
+    if codec == "opus":
+        return opus_samples_48k(payload)
+    return len(payload) * (RATE_HZ // 8000)  # G.711: one byte a sample at 8 kHz
+
+
+def _ulaw_table() -> Pcm:
+    u = ~np.arange(256, dtype=np.int32) & 0xFF
+    sign = u & 0x80
+    exponent = (u >> 4) & 0x07
+    mantissa = u & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
+
+
+def _alaw_table() -> Pcm:
+    a = np.arange(256, dtype=np.int32) ^ 0x55
+    sign = a & 0x80
+    exponent = (a >> 4) & 0x07
+    mantissa = a & 0x0F
+    magnitude = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0))
+    return np.where(sign != 0, magnitude, -magnitude).astype(np.int16)
+
+
+ULAW_TO_PCM = _ulaw_table()
+ALAW_TO_PCM = _alaw_table()
+
+
+class PayloadDecoder:
+    """Decodes one leg's forwarded payloads to 16 kHz mono for the recorder (G.711: a table and a
+    2x interpolation; Opus: libopus at 48 kHz, first channel, decimated by 3)."""
+
+    def __init__(self, codec: str) -> None:
+        self.codec = codec
+        self._opus: av.AudioCodecContext | None = None
+
+    def decode16(self, payload: bytes) -> Pcm:
+        if self.codec == "pcmu":
+            return resample(ULAW_TO_PCM[np.frombuffer(payload, dtype=np.uint8)], 8000, 16000)
+        if self.codec == "pcma":
+            return resample(ALAW_TO_PCM[np.frombuffer(payload, dtype=np.uint8)], 8000, 16000)
+        if self._opus is None:
+            self._opus = av.AudioCodecContext.create("opus", "r")
+            self._opus.sample_rate = RATE_HZ
+        parts: list[Pcm] = []
+        try:
+            frames = self._opus.decode(av.Packet(payload))
+        except av.FFmpegError:
+            return np.zeros(0, dtype=np.int16)
+        for frame in frames:  # libopus in PyAV: planar float at 48 kHz; the first channel, boxcar to 16 kHz
+            n = frame.samples - frame.samples % 3
+            x = np.frombuffer(memoryview(frame.planes[0]), dtype=np.float32, count=n)
+            y = x.reshape(-1, 3).sum(axis=1) * (32767.0 / 3)
+            parts.append(np.clip(y, -32768, 32767).astype(np.int16))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
