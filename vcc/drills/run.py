@@ -25,6 +25,7 @@ class DrillOptions:
     stopped_fraction: float = 0.7  # slow: share of each 100 ms the site is stopped
     settle_s: float = 30.0  # longest to wait for the span's durable contacts to end
     lookback_s: float = 20.0  # durable contacts that arrived this long before the drill are checked too
+    after_s: float = 5.0  # watched after recovery too: the service level covers the queue draining
 
 
 class Drill:
@@ -104,6 +105,10 @@ class Drill:
             healed_at = time.time()
         if healed_at is not None:
             extra["healed_after_s"] = round(healed_at - t0, 3)
+        after_end = time.monotonic() + o.after_s  # what the drill left behind: queues draining
+        while time.monotonic() < after_end:
+            await asyncio.sleep(0.2)
+            self.poll()
         t_end = time.time()
         span = (t0 - o.lookback_s, t_end)
         settle_end = time.monotonic() + o.settle_s
