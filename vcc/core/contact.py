@@ -147,9 +147,15 @@ class Contact:
         """Enter ``queue`` (from arrival, the IVR, a callback, a transfer or an overflow), or wait
         for ``target_agent`` with ``queue`` as fallback. The event's ``agent_id`` is the target.
         ``enqueued_at`` keeps the place in line of a contact handed over from another router."""
+        if QUEUED not in TRANSITIONS[self.state]:
+            raise InvalidTransition(f"contact {self.id}", self.state.value, QUEUED.value)
+        return self._enqueued(queue, now, reason, target_agent, enqueued_at)
+
+    def _enqueued(
+        self, queue: str, now: float, reason: str | None, target_agent: str | None, enqueued_at: float | None
+    ) -> ContactEvent:
+        """``enqueue`` without its check, for the router, which checked the move."""
         prev = self.state
-        if QUEUED not in TRANSITIONS[prev]:
-            raise InvalidTransition(f"contact {self.id}", prev.value, QUEUED.value)
         self.queue = queue
         self.queue_entered_at = now
         if self.enqueued_at is None or prev is TRANSFERRED or prev is CALLBACK_REQUESTED:
@@ -164,6 +170,10 @@ class Contact:
     def offer(self, agent_id: str, now: float) -> ContactEvent:
         if self.state is not QUEUED:
             raise InvalidTransition(f"contact {self.id}", self.state.value, OFFERED.value)
+        return self._offered(agent_id, now)
+
+    def _offered(self, agent_id: str, now: float) -> ContactEvent:
+        """``offer`` without its check, for the router, which offers only contacts it holds queued."""
         self.agent_id = agent_id
         self.offers += 1
         self.state = OFFERED
@@ -186,6 +196,15 @@ class Contact:
         self.state = CONNECTED
         return contact_event(
             now, self.id, self.tenant, self.channel, CONNECTED, OFFERED, self.queue, self.agent_id, None
+        )
+
+    def _completed(self, now: float) -> ContactEvent:
+        """``move(COMPLETED, now)`` from wrap-up, for the router, which knows the contact is in it."""
+        self.state = COMPLETED
+        self.ended_at = now
+        self.reason = None
+        return contact_event(
+            now, self.id, self.tenant, self.channel, COMPLETED, WRAP_UP, self.queue, self.agent_id, None, None
         )
 
     def transfer(self, now: float, *, reason: str | None = None) -> ContactEvent:

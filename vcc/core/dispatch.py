@@ -15,7 +15,7 @@ level and appended, at the current time, to the levels they now belong in.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from heapq import heappush
 from typing import Any
 
@@ -32,17 +32,42 @@ class Routes:
     """What an agent can serve: per channel, its slot in each queue's pool (``by_channel``); the
     same as flat tuples for the hot path (``free_levels``: per channel, per load on it, the levels
     the agent belongs in; ``at_rest_levels``: those of an agent with empty hands, free on every
-    channel at load 0); and the queues it serves. Tuples, built once and never mutated: few
-    objects to touch per re-index, and an agent at rest shares ``at_rest_levels`` as its index."""
+    channel at load 0; ``free_items``/``at_rest_items``: the same with each level's item list, what
+    an append touches); the queues it serves, and their waiting-contact maps (``waiting``: "is
+    anything waiting for me" is one ``any`` over them). Tuples, built once and never mutated, shared
+    by agents with the same queues: few objects to touch per re-index."""
 
-    __slots__ = ("by_channel", "free_levels", "at_rest_levels", "serves", "dedicated_queues")
+    __slots__ = (
+        "by_channel", "free_levels", "at_rest_levels", "free_items", "at_rest_items", "serves",
+        "dedicated_queues", "waiting",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.by_channel: list[tuple[str, list[Slot]]] = []
         self.free_levels: tuple[tuple[str, tuple[tuple[FreeLevel, ...], ...]], ...] = ()
         self.at_rest_levels: tuple[FreeLevel, ...] = ()
+        self.free_items: tuple[tuple[str, tuple[tuple[list[Any], ...], ...]], ...] = ()
+        self.at_rest_items: tuple[list[Any], ...] = ()
         self.serves: tuple[QueueRuntime, ...] = ()
         self.dedicated_queues: tuple[QueueRuntime, ...] = ()
+        self.waiting: tuple[dict[str, Contact], ...] = ()
+
+    def levels_for(self, agent: Agent) -> Sequence[FreeLevel]:
+        """The levels the agent belongs in now (what ``Dispatcher._reindex`` appends it to)."""
+        if not agent.available:
+            return ()
+        if not agent.in_hand:
+            return self.at_rest_levels
+        load = agent.load
+        exclusive = agent.voice_exclusive
+        if exclusive and load["voice"]:
+            return ()
+        index: list[FreeLevel] = []
+        for channel, by_load in self.free_levels:
+            n = load[channel]
+            if n < len(by_load) and not (exclusive and channel == "voice"):
+                index += by_load[n]
+        return index
 
 
 class Dispatcher:
@@ -87,6 +112,8 @@ class Dispatcher:
         self._now = float("-inf")
         self._out: list[Event] = []
         self._excluded: Agent | None = None  # an agent that just declined: not offered the same
+        self._levels: list[FreeLevel] = []  # every free-agent level, for the compaction sweep
+        self._sweep_in = _SWEEP_EVERY  # re-indexes until the next sweep
         self._build()
 
     def _build(self) -> None:
@@ -126,10 +153,14 @@ class Dispatcher:
             )
             at_rest = tuple(levels[0] for slots in channels.values() for levels, _ in slots)
             served = tuple(serves.get(aid, ()))
-            routes.free_levels = shared.setdefault(free_levels, free_levels)
-            routes.at_rest_levels = shared.setdefault(at_rest, at_rest)
-            routes.serves = shared.setdefault(served, served)
-            routes.dedicated_queues = routes.serves if agent.is_dedicated else ()
+            routes.free_levels = free_levels = shared.setdefault(free_levels, free_levels)
+            routes.at_rest_levels = at_rest = shared.setdefault(at_rest, at_rest)
+            routes.serves = served = shared.setdefault(served, served)
+            routes.dedicated_queues = served if agent.is_dedicated else ()
+            routes.free_items = shared.setdefault(("items", free_levels), _items_of(free_levels))
+            routes.at_rest_items = shared.setdefault(("items", at_rest), tuple(lv.items for lv in at_rest))
+            routes.waiting = shared.setdefault(("waiting", served), tuple(q.waiting for q in served))
+        self._levels = [level for q in self.queues.values() for level in (*q.dedicated, *q.shared)]
 
     def _clock(self, now: float) -> float:
         if now < self._now:
@@ -162,28 +193,28 @@ class Dispatcher:
         """Agent-driven decisions: while the agent is ready with room, offer it a contact
         transferred to it, else the best waiting contact of the queues it serves (highest
         effective priority, then earliest enqueue time)."""
-        serves = agent._routes.serves
-        dedicated = agent.is_dedicated
+        routes = agent._routes
+        waiting = routes.waiting
         while agent.available:
             self.decisions += 1
             targeted = agent._targeted
             if targeted and self._serve_targeted(agent, targeted, now):
                 continue
+            if not any(waiting):  # the common case: nothing waits in any of its queues
+                break
             best: Entry | None = None
             best_eff = 0.0
             best_q: QueueRuntime | None = None
-            free: dict[str, bool] | None = None
-            for q in serves:
+            load = agent.load
+            capacity = agent._capacity
+            exclusive = agent.voice_exclusive
+            dedicated = agent.is_dedicated
+            for q in routes.serves:
                 if not q.waiting:
                     continue
-                if free is None:
-                    free = {}
                 ch = q.channel_key
-                ok = free.get(ch)
-                if ok is None:
-                    ok = free[ch] = agent.free(ch)
-                if not ok:
-                    continue
+                if load[ch] >= capacity[ch] or (exclusive and (agent.in_hand if ch == "voice" else load["voice"])):
+                    continue  # no room on the queue's channel (``Agent.free``)
                 heap = q.heap if dedicated or not q.track_ripe or q.dedicated_logged_in == 0 else q.ripe
                 entry = heap[0] if heap else None  # fast path: a live head without extra skills
                 if entry is None or entry[3]._entry is not entry or entry[3].skills:
@@ -209,9 +240,11 @@ class Dispatcher:
         return False
 
     def _offer(self, c: Contact, agent: Agent, now: float) -> None:
+        """Offer a queued contact to an agent with room for it (the caller knows both: the moves
+        are not checked again)."""
         out = self._out
-        out.append(c.offer(agent.id, now))
-        out.append(agent.offer(c.id, c.channel, now))
+        out.append(c._offered(agent.id, now))
+        out.append(agent._reserve(c.id, c.channel, now))
         timeout = self.offer_timeout_s
         if timeout is not None:
             seq = self._seq = self._seq + 1
@@ -220,47 +253,43 @@ class Dispatcher:
 
     def _reindex(self, agent: Agent) -> None:
         """Put the agent in exactly the free-agent levels it belongs in now (at their back): a new
-        order kills its old pairs, then it is appended where it is free."""
+        order kills its old triples, then it is appended where it is free (``Routes.levels_for``)."""
         order = self._seq = self._seq + 1
         agent._order = order
         if not agent.available:
-            agent._index = ()
             return
-        routes = agent._routes
-        pair = (agent, order)
+        triple = (agent, order, agent.idle_since)
         if not agent.in_hand:  # the common case: free on every channel, at load 0
-            at_rest = routes.at_rest_levels
-            for level in at_rest:
-                items = level.items
-                items += pair
-                if len(items) > level.limit:
-                    level.compact()
-            agent._index = at_rest
-            return
-        load = agent.load
-        exclusive = agent.voice_exclusive
-        if exclusive and load["voice"]:  # a voice contact in hand blocks every channel
-            agent._index = ()
-            return
-        index: list[FreeLevel] = []
-        for channel, by_load in routes.free_levels:
-            n = load[channel]
-            if n >= len(by_load) or (exclusive and channel == "voice"):
-                continue  # full (one entry per load below capacity), or voice beside other contacts
-            levels = by_load[n]
-            for level in levels:
-                items = level.items
-                items += pair
-                if len(items) > level.limit:
-                    level.compact()
-            index += levels
-        agent._index = index
+            for items in agent._routes.at_rest_items:
+                items += triple
+        else:
+            load = agent.load
+            exclusive = agent.voice_exclusive
+            if exclusive and load["voice"]:  # a voice contact in hand blocks every channel
+                return
+            for channel, by_load in agent._routes.free_items:
+                n = load[channel]
+                if n >= len(by_load) or (exclusive and channel == "voice"):
+                    continue  # full (one entry per load below capacity), or voice beside other contacts
+                for items in by_load[n]:
+                    items += triple
+        self._sweep_in -= 1
+        if not self._sweep_in:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Compact the levels that hold more than twice their pool (dead triples pile up where an
+        agent is re-indexed often but rarely picked). Every ``_SWEEP_EVERY`` re-indexes, so a level
+        grows by a bounded number of triples between sweeps and no append pays a check."""
+        self._sweep_in = _SWEEP_EVERY
+        for level in self._levels:
+            if len(level.items) > level.limit:
+                level.compact()
 
     def _unindex(self, agent: Agent) -> None:
-        """Take the agent out of every free-agent level (its pairs die with its order)."""
+        """Take the agent out of every free-agent level (its triples die with its order)."""
         self._seq += 1
         agent._order = self._seq
-        agent._index = ()
 
     def _drain_shared(self, q: QueueRuntime, contacts: list[Contact], now: float) -> None:
         """Offer contacts that just became open to shared agents (in the given order)."""
@@ -293,7 +322,7 @@ class Dispatcher:
         self._out.append(agent.end_wrap_up(contact_id, now))
         c = self.contacts.get(contact_id)
         if c is not None and c.state is WRAP_UP and c.agent_id == agent.id:
-            self._out.append(c.move(COMPLETED, now))
+            self._out.append(c._completed(now))
             self._finish(c)
 
     def _arm_wrap(self, agent: Agent, contact_id: str) -> None:
@@ -333,3 +362,14 @@ class Dispatcher:
 
 
 _ENDS = (ContactState.ABANDONED, ContactState.FAILED)
+#: Re-indexes between two compaction sweeps of the free-agent levels.
+_SWEEP_EVERY = 4096
+
+
+def _items_of(
+    free_levels: tuple[tuple[str, tuple[tuple[FreeLevel, ...], ...]], ...],
+) -> tuple[tuple[str, tuple[tuple[list[Any], ...], ...]], ...]:
+    return tuple(
+        (channel, tuple(tuple(level.items for level in levels) for levels in by_load))
+        for channel, by_load in free_levels
+    )

@@ -2,24 +2,29 @@
 
 Each pool (dedicated, shared) of a queue has one :class:`FreeLevel` per load share (a single level
 for longest-idle queues; for least-occupied queues one per value of ``load / capacity`` on the
-queue's channel, best first). A level is an append-only, flat list of pairs ``agent, order`` (the
-agent at an even index, its order when appended right after it): the router appends an agent
+queue's channel, best first). A level is an append-only, flat list of triples ``agent, order, idle``
+(the agent, its order when appended, and its ``idle_since`` then): the router appends an agent
 whenever it becomes free, always at the current time, so a level is in ``idle_since`` order and its
-first live pair is its longest-idle agent. Flat pairs rather than tuples: an append then allocates
-nothing, and the pairs, which live long, do not feed the cyclic garbage collector.
+first live triple is its longest-idle agent. Flat triples rather than tuples: an append then
+allocates nothing the list keeps, and the items, which live long, do not feed the cyclic garbage
+collector.
 
 Nothing is ever removed in place: each time an agent is re-indexed it takes a new ``order`` (a
-global sequence number), which makes all its older pairs dead at once, in O(1). A pair is live
+global sequence number), which makes all its older triples dead at once, in O(1). A triple is live
 while its order is the very int object the agent holds as ``_order`` (``is``: the check reads
-neither number, which would be two more cache misses per pair on a large center). Dead pairs are
-skipped as the head moves past them, and a level is compacted when it holds more than twice its
-pool. An agent's move thus costs a few list appends instead of a delete and an insert in each of
-its queues' indexes (which, with 10,000 agents, are mostly cache misses).
+neither number, which would be two more cache misses per triple on a large center). Dead triples
+are skipped as the head moves past them, and the router compacts levels that hold more than twice
+their pool (``compact``, from a periodic sweep rather than on every append). An agent's move thus
+costs a few list appends instead of a delete and an insert in each of its queues' indexes (which,
+with 10,000 agents, are mostly cache misses).
 
-Ties (agents freed at the very same ``now``) go to the higher proficiency (the queue's
-``proficiency`` map, fixed at build time), then to the agent freed first: the run of tied agents at
-the head is sorted once and remembered (``run``, ``sorted_at``) once the clock has moved past it,
-since no agent can join it any more.
+The idle time kept in each triple (equal to the agent's ``idle_since`` while the triple is live)
+lets a pick see whether the head is tied without reading the next agent: times only grow along a
+level, so the head is tied only if the very next triple, live or dead, has the same time. Ties
+(agents freed at the very same ``now``) go to the higher proficiency (the queue's ``proficiency``
+map, fixed at build time), then to the agent freed first: the run of tied agents at the head is
+sorted once and remembered (``run``, ``sorted_at``) once the clock has moved past it, since no agent
+can join it any more.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vcc.core.agent import Agent
 
+#: Items per free agent in a level: agent, order, idle_since.
+STRIDE = 3
+
 
 class FreeLevel:
     """Free agents of one pool of a queue at one load share, in idle order (see module doc)."""
@@ -38,9 +46,9 @@ class FreeLevel:
 
     def __init__(self, share: float, pool_size: int, proficiency: dict[str, int]) -> None:
         self.share = share
-        self.items: list[Any] = []  # agent, order, agent, order, ...
-        self.head = 0  # pairs before it are dead
-        self.limit = 2 * (2 * pool_size + 64)  # compact beyond this many pairs (fixed), in items
+        self.items: list[Any] = []  # agent, order, idle, agent, order, idle, ...
+        self.head = 0  # triples before it are dead
+        self.limit = STRIDE * (2 * pool_size + 64)  # compact beyond this many triples (fixed), in items
         self.proficiency = proficiency  # agent id -> proficiency for the queue (ties)
         self.sorted_at = float("nan")  # idle_since of the head run sorted into ``run``
         self.run: list[tuple[Agent, int]] = []  # that run, best last; dead members skipped lazily
@@ -49,22 +57,21 @@ class FreeLevel:
         return f"FreeLevel(share={self.share}, agents={sum(1 for _ in self.agents())})"
 
     def agents(self) -> Iterator[Agent]:
-        """The free agents, in idle order (live pairs only)."""
+        """The free agents, in idle order (live triples only)."""
         items = self.items
-        for i in range(self.head, len(items), 2):
+        for i in range(self.head, len(items), STRIDE):
             agent = items[i]
             if agent._order is items[i + 1]:
                 yield agent
 
     def compact(self) -> None:
-        """Drop dead pairs, in place (amortized O(1) per append: called past ``limit``, and live
-        pairs never exceed the pool)."""
+        """Drop dead triples, in place (live triples never exceed the pool)."""
         items = self.items
         live: list[Any] = []
-        for i in range(self.head, len(items), 2):
+        for i in range(self.head, len(items), STRIDE):
             agent, order = items[i], items[i + 1]
             if agent._order is order:
-                live += (agent, order)
+                live += (agent, order, items[i + 2])
         items[:] = live
         self.head = 0
 
@@ -76,13 +83,14 @@ def has_skills(agent: Agent, skills: dict[str, int]) -> bool:
 
 def pick_agent(levels: list[FreeLevel], skills: dict[str, int] | None, now: float) -> Agent | None:
     """The best free agent: from the first non-empty level (with a fitting agent, if the contact
-    needs extra ``skills``), the longest idle, then the higher proficiency, then the first freed."""
+    needs extra ``skills``), the longest idle, then the higher proficiency, then the first freed.
+    The caller must offer it a contact (which re-indexes it): its triple may be passed over at once."""
     for level in levels:
         items = level.items
         n = len(items)
         i = level.head
-        while i < n and items[i]._order is not items[i + 1]:  # skip dead pairs for good
-            i += 2
+        while i < n and items[i]._order is not items[i + 1]:  # skip dead triples for good
+            i += 3
         level.head = i
         if i == n:
             continue
@@ -91,45 +99,40 @@ def pick_agent(levels: list[FreeLevel], skills: dict[str, int] | None, now: floa
             if found is not None:
                 return found
             continue
+        # Times only grow along the level: the head is tied only if the next triple (live or dead)
+        # was appended at the same time.
+        if i + 3 < n and items[i + 5] == items[i + 2]:
+            return _pick_tied(level, items[i + 2], now)
+        level.head = i + 3  # the agent is offered a contact, which re-indexes it: this triple dies
         agent: Agent = items[i]
-        idle = agent.idle_since
-        if idle == level.sorted_at:
-            run = level.run
-            while run:
-                best, order = run[-1]
-                if best._order is order:
-                    return best
-                run.pop()
-        j = i + 2
-        while j < n:  # the next live pair, to see whether the head is tied
-            other = items[j]
-            if other._order is items[j + 1]:
-                if other.idle_since == idle:
-                    return _pick_tied(level, idle, now)
-                break
-            j += 2
         return agent
     return None
 
 
 def _pick_tied(level: FreeLevel, idle: float, now: float) -> Agent:
-    """Sort the head run of agents freed at ``idle`` by (proficiency desc, order)."""
-    run = []
+    """The best of the head run of agents freed at ``idle``, by (proficiency desc, order)."""
+    if idle == level.sorted_at:
+        run = level.run
+        while run:
+            best, order = run[-1]
+            if best._order is order:
+                return best
+            run.pop()
+    ranked = []
     items = level.items
     proficiency = level.proficiency
-    for i in range(level.head, len(items), 2):
-        agent, order = items[i], items[i + 1]
-        if agent._order is not order:
-            continue
-        if agent.idle_since != idle:
+    for i in range(level.head, len(items), STRIDE):
+        if items[i + 2] != idle:
             break
-        run.append((-proficiency[agent.id], order, agent))
-    run.sort(reverse=True)  # orders are unique: agents are never compared
+        agent, order = items[i], items[i + 1]
+        if agent._order is order:
+            ranked.append((-proficiency[agent.id], order, agent))
+    ranked.sort(reverse=True)  # orders are unique: agents are never compared
     if idle < now:  # nobody can join this run any more
         level.sorted_at = idle
-        level.run = [(agent, order) for _, order, agent in run]
-    best: Agent = run[-1][2]
-    return best
+        level.run = [(agent, order) for _, order, agent in ranked]
+    best_agent: Agent = ranked[-1][2]
+    return best_agent
 
 
 def _pick_skilled(level: FreeLevel, skills: dict[str, int]) -> Agent | None:
@@ -137,16 +140,17 @@ def _pick_skilled(level: FreeLevel, skills: dict[str, int]) -> Agent | None:
     with a better proficiency (or an earlier order)."""
     best: Agent | None = None
     best_key = (0, 0)
+    best_idle = 0.0
     items = level.items
     proficiency = level.proficiency
-    for i in range(level.head, len(items), 2):
+    for i in range(level.head, len(items), STRIDE):
         agent, order = items[i], items[i + 1]
         if agent._order is not order:
             continue
-        if best is not None and agent.idle_since != best.idle_since:
+        if best is not None and items[i + 2] != best_idle:
             break
         if has_skills(agent, skills):
             key = (-proficiency[agent.id], order)
             if best is None or key < best_key:
-                best, best_key = agent, key
+                best, best_key, best_idle = agent, key, items[i + 2]
     return best

@@ -253,7 +253,7 @@ class Router(Dispatcher):
             c.priority += priority_delta
         if skills:
             c.skills = {**c.skills, **skills}
-        out.append(c.enqueue(q.id, now, reason=reason, enqueued_at=enqueued_at))
+        out.append(c._enqueued(q.id, now, reason, None, enqueued_at))  # the move was checked above
         self._place(c, q, now)
         return out
 
@@ -334,10 +334,10 @@ class Router(Dispatcher):
         self._now = now
         out = self._out = []
         if contact_id is not None:
-            out.append(agent.end_wrap_up(contact_id, now))
+            out.append(agent._release(agent.wrapping.pop(contact_id)[0], contact_id, now, True))  # checked above
             c = self.contacts.get(contact_id)
             if c is not None and c.state is WRAP_UP and c.agent_id == agent.id:  # same str: no read
-                out.append(c.move(COMPLETED, now))
+                out.append(c._completed(now))
                 del self.contacts[contact_id]
                 self.finished[COMPLETED] += 1
         else:
