@@ -1,6 +1,6 @@
 """vcc dashboards: the entry script of the Streamlit app (`vcc dashboard`, or
-`streamlit run dashboards/app.py` with VCC_DASHBOARD_CONFIG set). Logging in comes first; the
-sidebar filters live here so they persist across pages; each page is a thin file in pages/."""
+`streamlit run dashboards/app.py` with VCC_DASHBOARD_CONFIG set). Logging in comes first; then the
+menu of the user's pages, each a thin file in pages/ that draws the sidebar filters (ui.page_view)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,6 @@ scope = ui.logged_in()
 if scope is None:
     page = st.navigation([st.Page(ui.login_page, title="Log in", url_path="login", default=True)])
 else:
-    ctx = ui.context()
-    if ctx is None:
-        st.stop()
-    assert ctx is not None
-    ui.sidebar(ctx, scope)
     pages = [
         st.Page(HERE / "pages/wallboard.py", title="Live wallboard", url_path="wallboard", default=True),
         st.Page(HERE / "pages/history.py", title="History", url_path="history"),

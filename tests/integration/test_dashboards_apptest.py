@@ -162,3 +162,16 @@ def test_a_tenant_user_has_no_sites_page_and_a_regional_manager_sees_its_region(
     queues = frames(eu)[0]
     assert queues.empty or set(queues["site"]) <= {"B"}
     assert {m.label: m.value for m in eu.metric}["Waiting"] == "0"
+
+
+def test_log_out_returns_to_the_login_page_and_filters_narrow_the_view(app_env: RealRun) -> None:
+    at = logged_in("boss")
+    tenants = next(m for m in at.sidebar.multiselect if m.label == "Tenants")
+    tenants.select("other").run()
+    no_errors(at)
+    assert set(frames(at)[0]["tenant"]) == {"other"}  # the wallboard follows the tenant filter
+    at.switch_page("pages/history.py").run()
+    assert set(frames(at)[-1]["queue"]) == {"other-chat"}  # and so does every other page
+    at.sidebar.button[0].click().run()  # Log out (the browser test sees the login page come back)
+    assert "vcc_scope" not in at.session_state
+    assert [w.value for w in at.warning] == ["Log in first."]  # no page draws anything without a login

@@ -91,6 +91,8 @@ def test_every_page_in_chromium(server: str, page: Page, tmp_path: Path) -> None
     assert page.title() == "Live wallboard"  # the browser tab carries the page's title
     for title in PAGES:
         show(page, title, tmp_path)
+    page.get_by_role("button", name="Log out").click()
+    page.locator("h1", has_text="Log in").wait_for(timeout=30_000)
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
     assert shots == sorted(f"{t.lower().replace(' ', '-')}.png" for t in PAGES)
     assert all((tmp_path / s).stat().st_size > 10_000 for s in shots)

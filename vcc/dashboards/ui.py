@@ -118,9 +118,18 @@ def logged_in() -> Scope | None:
     return scope if isinstance(scope, Scope) else None
 
 
+def _pick(label: str, options: list[str], name: str) -> list[str]:
+    """A multiselect whose picks outlive the page (kept under ``picked_<name>``, not as widget
+    state, which Streamlit drops when another page runs)."""
+    saved = [o for o in st.session_state.get(f"picked_{name}", []) if o in options]
+    value = [str(v) for v in st.multiselect(label, options, default=saved)]
+    st.session_state[f"picked_{name}"] = value
+    return value
+
+
 def sidebar(ctx: Context, scope: Scope) -> Scope:
-    """The user's badge, log-out button and filters; returns the narrowed scope (also kept in the
-    session for the pages). Filters render in the entry script, so they persist across pages."""
+    """The user's badge, log-out button and filters (region, site, tenant); returns the scope
+    narrowed by them (narrowing never widens it)."""
     with st.sidebar:
         if scope.is_manager:
             who = "manager of " + ", ".join(sorted(scope.regions))
@@ -128,14 +137,14 @@ def sidebar(ctx: Context, scope: Scope) -> Scope:
             who = "tenant " + ", ".join(sorted(scope.tenants))
         st.markdown(f"**{scope.name}** ({who})")
         if st.button("Log out"):
-            for key in (SCOPE_KEY, VIEW_KEY):
-                st.session_state.pop(key, None)
+            for key in [k for k in st.session_state if str(k).startswith(("vcc_", "picked_"))]:
+                del st.session_state[key]
             st.rerun()
-        regions = st.multiselect("Regions", sorted(scope.regions), key="filter_regions")
+        regions = _pick("Regions", sorted(scope.regions), "regions")
         in_regions = {s.id for s in ctx.config.sites if s.region in (set(regions) or scope.regions)}
-        sites = st.multiselect("Sites", sorted(scope.sites & in_regions), key="filter_sites")
+        sites = _pick("Sites", sorted(scope.sites & in_regions), "sites")
         if len(scope.tenants) > 1:
-            tenants = st.multiselect("Tenants", sorted(scope.tenants), key="filter_tenants")
+            tenants = _pick("Tenants", sorted(scope.tenants), "tenants")
         else:
             tenants = []
             st.caption("Tenant: " + ", ".join(sorted(scope.tenants)))
@@ -145,14 +154,15 @@ def sidebar(ctx: Context, scope: Scope) -> Scope:
 
 
 def page_view() -> tuple[Context, Scope]:
-    """For a page: the context and the narrowed scope; stops the run when not logged in."""
+    """For a page: the context and the logged-in user's scope narrowed by the sidebar filters;
+    stops the run when nobody is logged in."""
     ctx = context()
-    view = st.session_state.get(VIEW_KEY)
-    if ctx is None or not isinstance(view, Scope):
+    scope = logged_in()
+    if ctx is None or scope is None:
         st.warning("Log in first.")
         st.stop()
-    assert ctx is not None and isinstance(view, Scope)
-    return ctx, view
+    assert ctx is not None and scope is not None
+    return ctx, sidebar(ctx, scope)
 
 
 def utc(ts: float | None) -> str:
