@@ -51,7 +51,7 @@ def generate(n_events: int, seed: int) -> pl.DataFrame:
     queue = rng.integers(0, QUEUES, size=n_contacts)
     site = rng.integers(0, SITES, size=n_contacts)
     agent = rng.integers(0, AGENTS, size=n_contacts)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("cid", "ts", "state", "agent", "pos")}
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("cid", "ts", "state", "agent", "pos", "prev")}
     specs = [
         (["queued", "offered", "connected", "wrap_up", "completed"], lambda m: [np.zeros(m), rng.exponential(15, m),
          rng.uniform(1, 4, m), rng.exponential(240, m), rng.uniform(5, 30, m)]),
@@ -73,22 +73,24 @@ def generate(n_events: int, seed: int) -> pl.DataFrame:
             cols["agent"].append(agent[idx] if state in ("offered", "connected", "wrap_up", "completed") else
                                  np.full(len(idx), -1))  # fmt: skip
             cols["pos"].append(np.full(len(idx), i, dtype=np.int32))
+            cols["prev"].append(np.full(len(idx), code - 1 if i > 0 else -1, dtype=np.int32))
     cid, ts = np.concatenate(cols["cid"]), np.concatenate(cols["ts"])
-    state_code, agent_ix, pos = (np.concatenate(cols[k]) for k in ("state", "agent", "pos"))
+    state_code, agent_ix, pos, prev = (np.concatenate(cols[k]) for k in ("state", "agent", "pos", "prev"))
     order = np.lexsort((pos, ts))
-    cid, ts, state_code, agent_ix = cid[order], ts[order], state_code[order], agent_ix[order]
+    cid, ts, state_code, agent_ix, prev = cid[order], ts[order], state_code[order], agent_ix[order], prev[order]
     states = pl.Series(state_names, dtype=pl.String)
-    frame = pl.DataFrame({"cid": cid, "ts": ts, "sc": state_code, "ag": agent_ix}).with_columns(
+    frame = pl.DataFrame({"cid": cid, "ts": ts, "sc": state_code, "ag": agent_ix, "pc": prev}).with_columns(
         seq=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
         site=pl.lit("s") + pl.col("cid").map_batches(lambda s: pl.Series(site[s.to_numpy()])).cast(pl.String),
         queue=pl.lit("q") + pl.col("cid").map_batches(lambda s: pl.Series(queue[s.to_numpy()])).cast(pl.String),
         state=pl.col("sc").map_batches(lambda s: states.gather(s)),
+        prev_state=pl.when(pl.col("pc") >= 0).then(pl.col("pc").clip(0).map_batches(lambda s: states.gather(s))),
     ).with_columns(
         tenant=pl.lit("t") + (pl.col("queue").str.slice(1).cast(pl.Int64) % TENANTS).cast(pl.String),
         contact_id=pl.lit("c") + pl.col("cid").cast(pl.String),
         agent_id=pl.when(pl.col("ag") >= 0).then(pl.lit("a") + pl.col("ag").cast(pl.String)),
         date=pl.lit("2027-01-16"), kind=pl.lit("contact"), schema_version=pl.lit(1, pl.Int32),
-        channel=pl.lit("voice"), prev_state=pl.lit(None, pl.String), reason=pl.lit(None, pl.String),
+        channel=pl.lit("voice"), reason=pl.lit(None, pl.String),
         reason_code=pl.lit(None, pl.String), event=pl.lit(None, pl.String), load=pl.lit(None, pl.String),
         data=pl.when((pl.col("state") == "completed") & (pl.col("cid") % 2 == 0))
         .then(pl.lit('{"disposition":"resolved"}')),
@@ -98,7 +100,7 @@ def generate(n_events: int, seed: int) -> pl.DataFrame:
 
 def dataset(n_events: int, seed: int) -> tuple[Path, float | None]:
     """The cached Parquet file of the events, and the seconds spent generating it (None: cached)."""
-    path = Path(f"/tmp/vcc-bench-rollup-{n_events}-{seed}.parquet")
+    path = Path(f"/tmp/vcc-bench-rollup-v2-{n_events}-{seed}.parquet")
     if path.exists():
         return path, None
     t0 = time.perf_counter()

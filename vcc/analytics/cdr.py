@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import polars.selectors as cs
 
 from vcc.analytics.catalog import DEFAULT_FORMULA, DEFAULT_SHORT_ABANDON_S, DEFAULT_SL_THRESHOLD_S, Catalog
 from vcc.errors import VccError
@@ -17,7 +18,7 @@ AVAILABLE_STATES = ["ready", "reserved"]
 CDR_COLUMNS = [
     "contact_id", "tenant", "channel", "queue", "site", "agent_id", "first_ts", "queued_ts", "answered_ts",
     "ended_ts", "outcome", "wait_s", "talk_s", "hold_s", "wrap_s", "handle_s", "transfers", "callback_requested",
-    "disposition", "sites",
+    "disposition", "arrival_site",
 ]  # fmt: skip
 
 
@@ -36,44 +37,60 @@ def _contact_events(events: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFrame:
-    """One row per contact (CDR_COLUMNS), plus the per-contact indicators the KPIs sum."""
+    """One row per contact (CDR_COLUMNS), plus the per-contact indicators the KPIs sum.
+
+    One ``group_by`` and no sort: talk time is the sum of the times of the events that leave
+    ``connected`` (their ``prev_state``) minus the sum of the times of the ``connected`` events, and
+    the same for wrap-up; values "at the first/last X" are taken at the arg min/max of ``ts``."""
     catalog = catalog or Catalog()
-    c = _contact_events(events)
-    state = pl.col("state")
-    dur = pl.col("next_ts") - pl.col("ts")
-    has_data = pl.col("data").is_not_null()
+    state, prev, ts = pl.col("state"), pl.col("prev_state"), pl.col("ts")
+    c = events.filter(pl.col("kind") == "contact").select(
+        "contact_id", "tenant", "channel", "queue", "agent_id", "site", "ts",
+        (state == "queued").alias("is_q"), (state == "connected").alias("is_conn"),
+        state.is_in(TERMINAL).alias("is_end"), state.alias("state"),
+        ((prev == "connected") & (state != "connected")).alias("talk_end"),
+        ((prev == "wrap_up") & (state != "wrap_up")).alias("wrap_end"), (state == "wrap_up").alias("is_wrap"),
+        pl.col("data").str.json_path_match("$.disposition").alias("disp"),
+        pl.col("data").str.json_path_match("$.hold_s").cast(pl.Float64, strict=False).alias("hold"),
+    )  # fmt: skip
+    q, conn, end = pl.col("is_q"), pl.col("is_conn"), pl.col("is_end")
+
+    def at_first(col: str, where: pl.Expr) -> pl.Expr:
+        return pl.col(col).filter(where).get(ts.filter(where).arg_min(), null_on_oob=True)
+
+    def at_last(col: str, where: pl.Expr) -> pl.Expr:
+        return pl.col(col).filter(where).get(ts.filter(where).arg_max(), null_on_oob=True)
+
+    has_disp = pl.col("disp").is_not_null()
     agg = c.group_by("contact_id").agg(
-        pl.col("tenant").drop_nulls().first(),
-        pl.col("channel").drop_nulls().first(),
-        pl.col("queue").filter(state == "queued").first().alias("first_queue"),
-        pl.col("queue").drop_nulls().first().alias("any_queue"),
-        pl.col("agent_id").filter(state == "connected").first().alias("agent_id"),
-        pl.col("site").filter(state.is_in(TERMINAL)).last().alias("end_site"),
-        pl.col("site").last().alias("last_site"),
-        pl.col("site").unique().sort().str.join(",").alias("sites"),
-        pl.col("ts").min().alias("first_ts"),
-        pl.col("ts").filter(state == "queued").min().alias("queued_ts"),
-        pl.col("ts").filter(state == "connected").min().alias("answered_ts"),
-        pl.col("ts").filter(state.is_in(TERMINAL)).max().alias("ended_ts"),
-        state.filter(state.is_in(TERMINAL)).last().alias("terminal"),
-        dur.filter(state == "connected").sum().alias("talk_s"),
-        dur.filter(state == "wrap_up").sum().alias("wrap_s"),
-        pl.col("data").filter(has_data).str.json_path_match("$.hold_s").cast(pl.Float64, strict=False)
-        .sum().alias("hold_s"),
-        pl.col("data").filter(has_data).str.json_path_match("$.disposition").drop_nulls().last()
-        .alias("disposition"),
-        (state == "transferred").sum().cast(pl.Int64).alias("transfers"),
-        (state == "callback_requested").any().alias("callback_requested"),
-    )
+        pl.col("tenant").max(), pl.col("channel").max(),
+        at_first("queue", q).alias("first_queue"), pl.col("queue").max().alias("any_queue"),
+        at_first("agent_id", conn).alias("agent_id"),
+        at_last("site", end).alias("end_site"), at_last("site", pl.lit(True)).alias("last_site"),
+        at_first("site", pl.lit(True)).alias("arrival_site"),
+        ts.min().alias("first_ts"), ts.filter(q).min().alias("queued_ts"), ts.filter(conn).min().alias("answered_ts"),
+        ts.filter(end).max().alias("ended_ts"), at_last("state", end).alias("terminal"),
+        ts.filter(pl.col("talk_end")).sum().alias("_talk_end"), ts.filter(conn).sum().alias("_talk_start"),
+        pl.col("talk_end").sum().alias("_n_talk_end"), conn.sum().alias("_n_conn"),
+        ts.filter(pl.col("wrap_end")).sum().alias("_wrap_end"), ts.filter(pl.col("is_wrap")).sum().alias("_wrap_start"),
+        pl.col("wrap_end").sum().alias("_n_wrap_end"), pl.col("is_wrap").sum().alias("_n_wrap"),
+        pl.col("hold").sum().alias("hold_s"), at_last("disp", has_disp).alias("disposition"),
+        (pl.col("state") == "transferred").sum().cast(pl.Int64).alias("transfers"),
+        (pl.col("state") == "callback_requested").any().alias("callback_requested"),
+    )  # fmt: skip
     cdr = agg.with_columns(
         queue=pl.coalesce("first_queue", "any_queue"),
         site=pl.coalesce("end_site", "last_site"),
+        talk_s=pl.when(pl.col("_n_talk_end") == pl.col("_n_conn")).then(pl.col("_talk_end") - pl.col("_talk_start")),
+        wrap_s=pl.when(pl.col("_n_wrap_end") == pl.col("_n_wrap")).then(pl.col("_wrap_end") - pl.col("_wrap_start")),
         wait_s=pl.when(pl.col("queued_ts").is_not_null())
         .then(pl.coalesce("answered_ts", "ended_ts") - pl.col("queued_ts")),
         outcome=pl.when(pl.col("terminal").is_null()).then(pl.lit("open"))
         .when((pl.col("terminal") == "completed") & pl.col("queued_ts").is_null()).then(pl.lit("self_service"))
         .otherwise(pl.col("terminal")),
-    ).with_columns(handle_s=pl.col("talk_s") + pl.col("hold_s").fill_null(0.0) + pl.col("wrap_s"))
+    ).with_columns(
+        handle_s=pl.col("talk_s").fill_null(0.0) + pl.col("hold_s").fill_null(0.0) + pl.col("wrap_s").fill_null(0.0)
+    ).drop(cs.starts_with("_"))
     cdr = cdr.join(catalog.tenants_frame().lazy(), on="tenant", how="left").join(
         catalog.queues_frame().lazy(), on="queue", how="left"
     )
