@@ -1,0 +1,55 @@
+"""Drill measures from hand-made events: detection, adoption, re-homing, service elsewhere, dropped
+calls, lost and duplicated durable contacts, and double booking across sites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vcc.drills.measure import double_bookings, measure
+
+
+def c(cid: str, state: str, ts: float, site: str, **kw: Any) -> dict[str, Any]:
+    return {"kind": "contact", "contact_id": cid, "state": state, "ts": ts, "site": site, "tenant": "t",
+            "channel": kw.pop("channel", "chat"), "queue": "q", **kw}
+
+
+def test_kill_of_site_b() -> None:
+    t0 = 100.0
+    events = [
+        {"kind": "site", "event": "site_down_detected", "ts": 101.2, "site": "A", "data": {"dead_site": "B"}},
+        {"kind": "site", "event": "adopted", "ts": 101.5, "site": "A",
+         "data": {"dead_site": "B", "adopted_ts": 101.4, "contacts": 2}},
+        # durable chat accepted by B before the kill, adopted and completed once by A
+        c("x", "arrived", 95, "B"), c("x", "queued", 95.1, "B"), c("x", "queued", 101.4, "A", reason="adopted_from:B"),
+        c("x", "offered", 102, "A", agent_id="b1"), c("x", "completed", 104, "A", agent_id="b1"),
+        # another one never ended: lost
+        c("y", "arrived", 96, "B"), c("y", "queued", 96.1, "B"),
+        # one completed twice: duplicated
+        c("z", "arrived", 97, "B"), c("z", "completed", 98, "B"), c("z", "completed", 103, "A"),
+        # a new contact of B's tenant served at A after the kill
+        c("n", "arrived", 102.5, "A"), c("n", "queued", 102.5, "A"), c("n", "offered", 102.6, "A", agent_id="b2"),
+        c("n", "connected", 102.8, "A", agent_id="b2"), c("n", "completed", 104, "A", agent_id="b2"),
+        # a live call of B dropped
+        c("v", "arrived", 99, "B", channel="voice"),
+        c("v", "failed", 101.5, "A", reason="site_lost:B", channel="voice"),
+        {"kind": "agent", "agent_id": "b1", "state": "ready", "ts": 101.9, "site": "A"},
+        {"kind": "agent", "agent_id": "b2", "state": "ready", "ts": 102.2, "site": "A"},
+    ]
+    m = measure(events, "B", t0, 110.0, tenants={"t"}, home_agents={"b1", "b2", "b3"}, thresholds={"q": 20.0},
+                durable_since=80.0, durable_until=110.0)
+    assert m["detected_s"] == 1.2 and m["adopted_s"] == 1.4 and m["adopted_contacts"] == 2
+    assert m["tenants_served_elsewhere_s"] == 2.8 and m["live_calls_dropped"] == 1
+    assert (m["agents_rehomed"], m["agents_home"], m["agents_rehomed_s"]) == (2, 3, 2.2)
+    assert m["durable_lost"] == ["y"] and m["durable_duplicated"] == ["z"]
+    assert m["service_level_during"] == 1.0 and m["contacts_queued_during"] == 1  # n (x first queued before)
+
+
+def test_double_booking_across_sites() -> None:
+    fine = [c("a", "offered", 1, "A", agent_id="g"), c("a", "completed", 2, "A", agent_id="g"),
+            c("b", "offered", 2.5, "B", agent_id="g"), c("b", "queued", 3, "B"),  # rescinded: back to queue
+            c("d", "offered", 3.1, "B", agent_id="g")]
+    assert double_bookings(fine, lambda agent, ch: 1) == []
+    twice = [c("a", "offered", 1, "A", agent_id="g"), c("b", "offered", 1.5, "B", agent_id="g")]
+    found = double_bookings(twice, lambda agent, ch: 1)
+    assert len(found) == 1 and "g held 2 chat" in found[0]
+    assert double_bookings(twice, lambda agent, ch: 2) == []
