@@ -19,10 +19,11 @@ import fractions
 import av
 import numpy as np
 
-from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm, resample
+from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm
 
 TIME_BASE_48K = fractions.Fraction(1, RATE_HZ)
 PASSTHROUGH_CODECS = ("opus", "pcmu", "pcma")
+_FLOAT_TO_S16_MEAN3 = np.float32(32767.0 / 3)
 
 
 class EncodedAudio:
@@ -90,6 +91,19 @@ ULAW_TO_PCM = _ulaw_table()
 ALAW_TO_PCM = _alaw_table()
 
 
+def _upsample2(pcm8: Pcm) -> Pcm:
+    """8 -> 16 kHz: the samples, with the mean of each pair between them (the last one held)."""
+    out = np.empty(2 * len(pcm8), dtype=np.int16)
+    out[0::2] = pcm8
+    if len(pcm8):
+        wide = pcm8.astype(np.int32)
+        mid = wide[:-1] + wide[1:]
+        mid >>= 1
+        out[1:-1:2] = mid
+        out[-1] = pcm8[-1]
+    return out
+
+
 class PayloadDecoder:
     """Decodes one leg's forwarded payloads to 16 kHz mono for the recorder (G.711: a table and a
     2x interpolation; Opus: libopus at 48 kHz, first channel, decimated by 3)."""
@@ -99,10 +113,9 @@ class PayloadDecoder:
         self._opus: av.AudioCodecContext | None = None
 
     def decode16(self, payload: bytes) -> Pcm:
-        if self.codec == "pcmu":
-            return resample(ULAW_TO_PCM[np.frombuffer(payload, dtype=np.uint8)], 8000, 16000)
-        if self.codec == "pcma":
-            return resample(ALAW_TO_PCM[np.frombuffer(payload, dtype=np.uint8)], 8000, 16000)
+        if self.codec in ("pcmu", "pcma"):
+            table = ULAW_TO_PCM if self.codec == "pcmu" else ALAW_TO_PCM
+            return _upsample2(table[np.frombuffer(payload, dtype=np.uint8)])
         if self._opus is None:
             self._opus = av.AudioCodecContext.create("opus", "r")
             self._opus.sample_rate = RATE_HZ
@@ -111,9 +124,14 @@ class PayloadDecoder:
             frames = self._opus.decode(av.Packet(payload))
         except av.FFmpegError:
             return np.zeros(0, dtype=np.int16)
-        for frame in frames:  # libopus in PyAV: planar float at 48 kHz; the first channel, boxcar to 16 kHz
-            n = frame.samples - frame.samples % 3
-            x = np.frombuffer(memoryview(frame.planes[0]), dtype=np.float32, count=n)
-            y = x.reshape(-1, 3).sum(axis=1) * (32767.0 / 3)
-            parts.append(np.clip(y, -32768, 32767).astype(np.int16))
+        for frame in frames:  # FFmpeg's Opus decoder: planar float at 48 kHz; the first channel, boxcar to 16 kHz
+            x = np.frombuffer(memoryview(frame.planes[0]), dtype=np.float32, count=frame.samples - frame.samples % 3)
+            y = x[0::3] + x[1::3]
+            y += x[2::3]
+            y *= _FLOAT_TO_S16_MEAN3
+            np.minimum(y, 32767.0, out=y)  # ufuncs, not np.clip: a tenth of the cost on 320 samples
+            np.maximum(y, -32768.0, out=y)
+            parts.append(y.astype(np.int16))
+        if len(parts) == 1:
+            return parts[0]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
