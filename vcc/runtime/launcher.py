@@ -239,6 +239,8 @@ def _site_running(record: SiteRecord | None) -> bool:
 
 def down(run_dir: Path, *, sites: list[str] | None = None, log: Any = print) -> list[str]:
     """Stop what ``up`` started (every site, or only ``sites``): Ray heads, then etcd members."""
+    if sites is None:
+        stop_dashboard(run_dir, log=log)
     state = RunState.load(run_dir)
     if state is None:
         return []
@@ -255,6 +257,21 @@ def down(run_dir: Path, *, sites: list[str] | None = None, log: Any = print) -> 
         (run_dir / "state.json").unlink(missing_ok=True)
     log(f"stopped site(s) {', '.join(r.site for r in chosen) or '(none)'}")
     return [r.site for r in chosen]
+
+
+def stop_dashboard(run_dir: Path, *, log: Any = print) -> None:
+    """Stop the dashboard server ``vcc dashboard --background`` recorded in ``<run dir>/dashboard.pid``
+    (the whole contact center is going down: its dashboards go with it)."""
+    pid_file = run_dir / "dashboard.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        pid_file.unlink(missing_ok=True)
+        return
+    if procs.alive(pid):
+        procs.terminate([pid], timeout_s=5.0)
+        log(f"stopped the dashboard server (pid {pid})")
+    pid_file.unlink(missing_ok=True)
 
 
 def kill_site(run_dir: Path, site: str) -> None:
