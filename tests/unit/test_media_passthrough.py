@@ -95,10 +95,14 @@ def test_answered_codec_is_the_first_payload_type_of_the_m_line() -> None:
 
 def test_aiortc_packs_forwarded_payloads_instead_of_encoding() -> None:
     encoder = get_encoder(RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, channels=1))
-    item = EncodedAudio(b"\x12" * 160, 960)
-    item.pts = 4800  # 100 ms at 48 kHz
+    item = EncodedAudio(b"\x12" * 160, 960, 8000)
+    item.stamp(4800)  # 100 ms at 48 kHz
     payloads, timestamp = encoder.pack(item)  # type: ignore[arg-type]
     assert payloads == [b"\x12" * 160] and timestamp == 800  # in the codec's 8 kHz clock
+    opus = get_encoder(RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2))
+    item = EncodedAudio(b"\x78\x01", 960)
+    item.stamp(4800)
+    assert opus.pack(item) == ([b"\x78\x01"], 4800)  # type: ignore[arg-type]
 
 
 def test_outbound_track_hands_out_forwarded_payloads_with_a_running_pts() -> None:
@@ -106,10 +110,10 @@ def test_outbound_track_hands_out_forwarded_payloads_with_a_running_pts() -> Non
         track = OutboundTrack()
         track.set_relay(True)
         track.push(EncodedAudio(b"a", 960))
-        track.push(EncodedAudio(b"b", 1920))
+        track.push(EncodedAudio(b"b", 1920, 8000))
         first, second = await track.recv(), await track.recv()
         assert isinstance(first, EncodedAudio) and isinstance(second, EncodedAudio)
-        assert (bytes(first), first.pts, bytes(second), second.pts) == (b"a", 0, b"b", 960)
+        assert (bytes(first), first.pts, bytes(second), second.pts) == (b"a", 0, b"b", 160)  # 960 at 48k: 160 at 8k
         silence = await track.recv()  # nothing pushed within a frame time: silence, after 2880 samples
         assert isinstance(silence, av.AudioFrame) and silence.pts == 2880
         track.stop()

@@ -33,7 +33,13 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from vcc.media.errors import MediaError
-from vcc.media.passthrough import PASSTHROUGH_CODECS, EncodedAudio, PayloadDecoder, payload_samples_48k
+from vcc.media.passthrough import (
+    PASSTHROUGH_CODECS,
+    EncodedAudio,
+    PayloadDecoder,
+    codec_clock_hz,
+    payload_samples_48k,
+)
 from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm, resample, silence
 from vcc.media.rfc4733 import TelephoneEventReceiver
 
@@ -119,7 +125,7 @@ class OutboundTrack(MediaStreamTrack):
             item = self._queue.popleft() if self._queue else _SILENCE
             self._next_t = loop.time() + FRAME_S
             if isinstance(item, EncodedAudio):  # packed by aiortc's sender, not encoded again
-                item.pts = self._pts
+                item.stamp(self._pts)
                 self._pts += item.samples_48k
                 self.frames_sent += 1
                 return item
@@ -214,6 +220,7 @@ class Leg:
         self.forward_to: Leg | None = None
         self.on_forwarded: AudioSink | None = None  # (16 kHz mono, arrival time.time())
         self._payload_decoder: PayloadDecoder | None = None
+        self._clock_hz = RATE_HZ
         self.connected = False
         self.closed = False
         self._reader: asyncio.Task[None] | None = None
@@ -234,6 +241,7 @@ class Leg:
             self._hook_receiver(transceiver)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             self.codec, self.payload_type = answered_codec(self.pc.localDescription.sdp)
+            self._clock_hz = codec_clock_hz(self.codec)
         except MediaError:
             raise
         except Exception as exc:  # aiortc raises ValueError/OperationError/... on a bad or unusable offer
@@ -269,7 +277,8 @@ class Leg:
             dst = self.forward_to
             if dst is not None and packet.payload_type == self.payload_type and packet.payload:
                 self.frames_forwarded += 1
-                dst.out.push(EncodedAudio(packet.payload, payload_samples_48k(self.codec, packet.payload)))
+                dst.out.push(EncodedAudio(packet.payload, payload_samples_48k(self.codec, packet.payload),
+                                          self._clock_hz))
                 if self.on_forwarded is not None:
                     if self._payload_decoder is None:
                         self._payload_decoder = PayloadDecoder(self.codec)
