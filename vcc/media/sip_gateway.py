@@ -126,7 +126,8 @@ class SipFrontEnd:
         ordered = sorted(self.setup_ms)
         p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else None
         return {"port": self.port, "calls": len(self.calls), **self.counters, **self.core.stats,
-                "post_dial_delay_p99_ms": p99, "rtp_late_ticks": self.clock.late_ticks}  # fmt: skip
+                "post_dial_delay_p99_ms": p99, "rtp_late_ticks": self.clock.late_ticks,
+                "rtp_tick_lateness_p99_ms": self.clock.lateness_p99_ms(), "rtp_legs": len(self.clock.legs)}  # fmt: skip
 
     # --- transports --------------------------------------------------------------------------------
 

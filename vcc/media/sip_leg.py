@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from vcc.media.errors import MediaError
 from vcc.media.legs import RELAY_DEPTH, AudioSink
 from vcc.media.pcm import RATE_HZ, Pcm, decimate, resample, silence
@@ -81,14 +83,47 @@ class _RtpProtocol(asyncio.DatagramProtocol):
         self.leg.errors += 1
 
 
+class FrameEncoder:
+    """G.711 payloads of 48 kHz frames. A frame that is a view into long-lived audio (a prompt, the
+    music on hold: what callers in the IVR and the queue hear) is decimated and encoded once and
+    then looked up by (its array, offset), so hundreds of callers hearing the same music cost a dict
+    lookup each; the cache keeps a reference to the array, so an address is never reused under it."""
+
+    def __init__(self, max_frames: int = 50_000) -> None:
+        self.max_frames = max_frames
+        self._cache: dict[tuple[int, int, int, str], tuple[bytes, Any]] = {}
+        self._silence = {c: g711_encode(silence(FRAME_SAMPLES_8K), c) for c in ("PCMU", "PCMA")}
+        self.hits = 0
+
+    def encode(self, frame: Pcm, codec: str) -> bytes:
+        base = frame.base
+        if isinstance(base, np.ndarray):
+            key = (id(base), frame.__array_interface__["data"][0] - base.__array_interface__["data"][0], len(frame),
+                   codec)  # fmt: skip
+            hit = self._cache.get(key)
+            if hit is not None and hit[1] is base:
+                self.hits += 1
+                return hit[0]
+            payload = g711_encode(decimate(frame, RATE_HZ // CLOCK_HZ), codec)
+            if len(self._cache) >= self.max_frames:
+                self._cache.clear()
+            self._cache[key] = (payload, base)
+            return payload
+        if frame is _SILENCE or not frame.any():
+            return self._silence[codec]
+        return g711_encode(decimate(frame, RATE_HZ // CLOCK_HZ), codec)
+
+
 class RtpClock:
     """One 20 ms clock for every SIP leg of a gateway."""
 
     def __init__(self) -> None:
+        self.encoder = FrameEncoder()
         self.legs: set[SipLeg] = set()
         self._task: asyncio.Task[None] | None = None
         self.late_ticks = 0
         self.ticks = 0
+        self.lateness_ms: deque[float] = deque(maxlen=5000)  # how late each tick ran (on-time RTP)
 
     def add(self, leg: SipLeg) -> None:
         self.legs.add(leg)
@@ -105,7 +140,9 @@ class RtpClock:
             now = loop.time()
             if next_t > now:
                 await asyncio.sleep(next_t - now)
-            elif now - next_t > 0.1:  # stalled for more than 5 frames: start the clock again
+                now = loop.time()
+            self.lateness_ms.append((now - next_t) * 1000)
+            if now - next_t > 0.1:  # stalled for more than 5 frames: start the clock again
                 self.late_ticks += 1
                 next_t = now
             next_t += FRAME_S
@@ -117,6 +154,10 @@ class RtpClock:
                 except Exception:
                     log.exception("contact %s: RTP send failed", leg.contact_id)
                     self.legs.discard(leg)
+
+    def lateness_p99_ms(self) -> float | None:
+        ordered = sorted(self.lateness_ms)
+        return round(ordered[int(0.99 * (len(ordered) - 1))], 2) if ordered else None
 
     async def stop(self) -> None:
         self.legs.clear()
@@ -169,6 +210,7 @@ class SipLeg:
         self._next_rtcp = 0.0
         self._rtp: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
+        self._sock: Any = None
 
     async def answer(self, offer: SdpOffer | str) -> str:
         if isinstance(offer, str):
@@ -215,24 +257,26 @@ class SipLeg:
         loop = asyncio.get_running_loop()
         low, high = self.port_range
         first = low + (low % 2)
-        starts = list(range(first, high, 2))
-        random.shuffle(starts)
-        for port in starts[:200]:
+        pairs = max(1, (high - first) // 2)
+        offset = random.randrange(pairs)  # a random place in the range, then on from there
+        starts = [first + 2 * ((offset + i) % pairs) for i in range(min(pairs, 200))]
+        family = socket.AF_INET6 if ":" in self.local_ip else socket.AF_INET
+        for port in starts:
+            socks = []
             try:
-                rtp_t, _ = await loop.create_datagram_endpoint(lambda: _RtpProtocol(self, False),
-                                                               local_addr=(self.local_ip, port))  # fmt: skip
+                for p in (port, port + 1):
+                    sock = socket.socket(family, socket.SOCK_DGRAM)
+                    socks.append(sock)
+                    sock.setblocking(False)
+                    sock.bind((self.local_ip, p))
             except OSError:
+                for sock in socks:
+                    sock.close()
                 continue
-            try:
-                rtcp_t, _ = await loop.create_datagram_endpoint(lambda: _RtpProtocol(self, True),
-                                                                local_addr=(self.local_ip, port + 1))  # fmt: skip
-            except OSError:
-                rtp_t.close()
-                continue
-            sock = rtp_t.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
-            self._rtp, self._rtcp, self.local_port = rtp_t, rtcp_t, port
+            socks[0].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
+            rtp_t, _ = await loop.create_datagram_endpoint(lambda: _RtpProtocol(self, False), sock=socks[0])
+            rtcp_t, _ = await loop.create_datagram_endpoint(lambda: _RtpProtocol(self, True), sock=socks[1])
+            self._rtp, self._rtcp, self.local_port, self._sock = rtp_t, rtcp_t, port, socks[0]
             return
         raise MediaError(f"contact {self.contact_id}: no free RTP port pair in {low}-{high}")
 
@@ -243,10 +287,15 @@ class SipLeg:
         self.ts = (self.ts + FRAME_SAMPLES_8K) & 0xFFFFFFFF
         if self.closed or self.remote is None or self._rtp is None or self.direction not in ("sendrecv", "sendonly"):
             return
-        payload = g711_encode(decimate(frame, RATE_HZ // CLOCK_HZ), self.codec)
+        payload = self.clock.encoder.encode(frame, self.codec)
         packet = RtpPacket(self.pt, self.seq, self.ts, self.ssrc, payload, marker=self.packets_sent == 0)
         self.seq = (self.seq + 1) & 0xFFFF
-        self._rtp.sendto(packet.serialize(), self.remote)
+        try:  # straight to the socket: the transport's own sendto costs as much again per packet
+            self._sock.sendto(packet.serialize(), self.remote)
+        except (BlockingIOError, InterruptedError):
+            self.errors += 1  # the send buffer is full: this frame is lost, as on the wire
+        except OSError:
+            self.errors += 1
         self.packets_sent += 1
         self.octets_sent += len(payload)
         if now >= self._next_rtcp:
