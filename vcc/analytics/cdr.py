@@ -39,9 +39,10 @@ def _contact_events(events: pl.LazyFrame) -> pl.LazyFrame:
 def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFrame:
     """One row per contact (CDR_COLUMNS), plus the per-contact indicators the KPIs sum.
 
-    One ``group_by`` and no sort: talk time is the sum of the times of the events that leave
+    One sort by time, then one ``group_by`` (which keeps that order within each contact). Talk time
+    is the sum of the times of the events that leave
     ``connected`` (their ``prev_state``) minus the sum of the times of the ``connected`` events, and
-    the same for wrap-up; values "at the first/last X" are taken at the arg min/max of ``ts``."""
+    the same for wrap-up; no per-contact sort."""
     catalog = catalog or Catalog()
     state, prev, ts = pl.col("state"), pl.col("prev_state"), pl.col("ts")
     c = events.filter(pl.col("kind") == "contact").select(
@@ -52,14 +53,14 @@ def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFra
         ((prev == "wrap_up") & (state != "wrap_up")).alias("wrap_end"), (state == "wrap_up").alias("is_wrap"),
         pl.col("data").str.json_path_match("$.disposition").alias("disp"),
         pl.col("data").str.json_path_match("$.hold_s").cast(pl.Float64, strict=False).alias("hold"),
-    )  # fmt: skip
+    ).sort("ts", maintain_order=True)  # fmt: skip
     q, conn, end = pl.col("is_q"), pl.col("is_conn"), pl.col("is_end")
 
-    def at_first(col: str, where: pl.Expr) -> pl.Expr:
-        return pl.col(col).filter(where).get(ts.filter(where).arg_min(), null_on_oob=True)
+    def at_first(col: str, where: pl.Expr) -> pl.Expr:  # rows are in ts order (sorted below)
+        return pl.col(col).filter(where).first()
 
     def at_last(col: str, where: pl.Expr) -> pl.Expr:
-        return pl.col(col).filter(where).get(ts.filter(where).arg_max(), null_on_oob=True)
+        return pl.col(col).filter(where).last()
 
     has_disp = pl.col("disp").is_not_null()
     agg = c.group_by("contact_id").agg(
