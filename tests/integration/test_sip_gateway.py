@@ -250,3 +250,47 @@ async def _a_baresip_call_reaches_an_agent_with_its_tone(tmp_path: Path) -> None
         watch.task.cancel()
         await agent.close()
         await gw.close()
+
+
+def write_inband_dtmf_pcap(path: Path, digit: str) -> None:
+    """A pcap of PCMU RTP (Ethernet/IPv4/UDP, as SIPp's play_pcap_audio reads): 200 ms of silence,
+    the key's two tones for 120 ms, 200 ms of silence."""
+    import struct
+
+    from vcc.media.dtmf import dtmf_pair
+    from vcc.media.pcm import tone
+    from vcc.sip.rtp import RtpPacket, g711_encode
+
+    pcm = np.concatenate([np.zeros(1600, np.int16), tone(dtmf_pair(digit), 120, 8000, -8.0),
+                          np.zeros(1600, np.int16)])  # fmt: skip
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i in range(len(pcm) // 160):
+        rtp = RtpPacket(0, 1000 + i, 160 * i, 0x5151, g711_encode(pcm[160 * i : 160 * (i + 1)], "PCMU")).serialize()
+        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]),
+                         bytes([127, 0, 0, 1])) + udp  # fmt: skip
+        frame = b"\0" * 12 + b"\x08\x00" + ip
+        usec = i * 20_000
+        out.append(struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)) + frame)
+    path.write_bytes(b"".join(out))
+
+
+def test_inband_dtmf_from_a_sip_caller_without_telephone_event(tmp_path: Path) -> None:
+    run(_inband_dtmf_from_a_sip_caller_without_telephone_event(tmp_path))
+
+
+async def _inband_dtmf_from_a_sip_caller_without_telephone_event(tmp_path: Path) -> None:
+    write_inband_dtmf_pcap(tmp_path / "dtmf_inband_2.pcap", "2")
+    gw = await start_gateway(tmp_path)
+    watch = Watcher(gw)
+    try:
+        result = await run_sipp(tmp_path, "uac_ivr_inband.xml", gw.sip.port)  # type: ignore[union-attr]
+        assert result.returncode == 0, result.explain()
+        await until("the call to end", lambda: any(e["kind"] == "ended" for e in watch.events))
+        cid = watch.events[0]["contact_id"]
+        assert (await watch.wait(cid, "dtmf", digit="2"))["source"] == "inband"
+        ivr = await watch.wait(cid, "ivr")
+        assert (ivr["outcome"], ivr["queue"]) == ("route", "demo-general")
+    finally:
+        watch.task.cancel()
+        await gw.close()
