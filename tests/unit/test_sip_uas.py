@@ -161,10 +161,12 @@ def test_options_register_require_and_unsupported_body() -> None:
     assert opt.status == 200 and "INVITE" in (opt.get("Allow") or "")
     reg = sent(core.receive(req("REGISTER", call_id="r1", branch="z9hG4bKr1"), UDP, 0.0))[0]
     assert reg.status == 405 and reg.get("Allow")
-    need = sent(core.receive(req("INVITE", call_id="q1", branch="z9hG4bKq1", extra="Require: 100rel\r\n", body=SDP), UDP, 0.0))[0]
+    needs_100rel = req("INVITE", call_id="q1", branch="z9hG4bKq1", extra="Require: 100rel\r\n", body=SDP)
+    need = sent(core.receive(needs_100rel, UDP, 0.0))[0]
     assert need.status == 420 and need.get("Unsupported") == "100rel"
     body = "--b\r\n\r\nx\r\n--b--\r\n"
-    raw = req("INVITE", call_id="m1", branch="z9hG4bKm1", body=body).replace(b"application/sdp", b"multipart/mixed;boundary=b")
+    raw = req("INVITE", call_id="m1", branch="z9hG4bKm1", body=body)
+    raw = raw.replace(b"application/sdp", b"multipart/mixed;boundary=b")
     assert sent(core.receive(raw, UDP, 0.0))[0].status == 415
     stray = sent(core.receive(req("BYE", call_id="nobody", to_tag="x", branch="z9hG4bKb1"), UDP, 0.0))[0]
     assert stray.status == 481
