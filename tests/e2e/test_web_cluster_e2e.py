@@ -115,7 +115,7 @@ async def scenario(config: Any, run_dir: Path, tmp_path: Path) -> None:
         chat = await browsers.open("chat", f"{moved}/w/demo-chat")
         await chat.fill("#caller-id", "+4930666")
         await chat.click("#chat-start")
-        await until(chat, "window.vcc.chat.contactId")
+        await until(chat, "window.vcc.chat.contactId", 60)  # the survivors may be electing an etcd leader
         await chat.fill("#chat-text", "Are you still there?")
         await chat.click("#chat-send")
         await until(agent, "window.vcc.offers.some(o => o.channel === 'chat')", 30)

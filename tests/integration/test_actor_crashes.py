@@ -52,7 +52,8 @@ def test_shard_sink_and_controller_crashes(tmp_path: Path) -> None:
         assert site["reachable"] and not site["fenced"] and site["lease_id"] > 0
         assert report["etcd"]["leader"] == site["site"] and site["etcd"] == "up"
         kinds = Counter(a["kind"] for a in site["actors"] if a["healthy"])
-        assert kinds == {"site_controller": 1, "acd_shard": 2, "ivr_worker": 1, "media_gateway": 1, "event_sink": 1}
+        assert kinds == {"site_controller": 1, "acd_shard": 2, "ivr_worker": 1, "media_gateway": 1, "event_sink": 1,
+                         "web_front_door": 1}
         assert {q["queue"] for q in site["queues"]} >= {"demo-chat", "demo-email"}
         asyncio.run(_scenario(config, run_dir))
     finally:

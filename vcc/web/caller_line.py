@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ENDED = ("completed", "abandoned", "failed")
 MAX_CALLER_ID = 64
+SUBMIT_PATIENCE_S = 30.0  # how long the page keeps trying a site that says to retry (fenced, no etcd leader)
 
 
 class CallerLine:
@@ -81,6 +83,20 @@ class CallerLine:
         else:
             await self.send({"type": "error", "error": f"unknown op {op!r}"})
 
+    async def _submit(self, sub: pb.ContactSubmission, patience_s: float = SUBMIT_PATIENCE_S) -> pb.SubmitResult:
+        """Submit the contact, retrying (same id: idempotent) while the site says to try again: it is
+        fenced for a moment or etcd is electing a leader, as right after another site was lost. A
+        customer on the page sees "connecting" rather than an error they would have to act on."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            reply = await self.door.site_api().SubmitContacts(pb.SubmitContactsRequest(contacts=[sub]), timeout=5.0)
+            result = reply.results[0]
+            retryable = not result.accepted and ("fenced" in result.error or "retry" in result.error)
+            if not retryable or time.monotonic() >= deadline:
+                return result
+            await self.send({"type": "status", "text": "connecting..."})
+            await asyncio.sleep(0.5)
+
     async def _start(self, op: str, caller_id: str, m: dict[str, Any]) -> None:
         channel = "voice" if op == "call" else "chat"
         widget = self.widget.get(channel)
@@ -95,8 +111,7 @@ class CallerLine:
         sub = pb.ContactSubmission(contact_id=cid, channel=pb.VOICE if channel == "voice" else pb.CHAT,
                                    entry_point=widget, caller_id=caller_id, ivr_at_gateway=channel == "voice",
                                    data={"origin": "web"})
-        reply = await self.door.site_api().SubmitContacts(pb.SubmitContactsRequest(contacts=[sub]), timeout=5.0)
-        result = reply.results[0]
+        result = await self._submit(sub)
         if not result.accepted:
             self.door.callers.pop(cid, None)
             self.contact_id = ""

@@ -27,6 +27,7 @@ function onVoice(m) {
   const v = vcc.voice;
   if (m.type === "contact") v.contactId = m.contact_id;
   else if (m.type === "answer" && answerWaiter) answerWaiter(m.sdp);
+  else if (m.type === "status") $("call-state").textContent = m.text;
   else if (m.type === "state") { v.state = m.state; $("call-state").textContent = m.state + (m.reason ? ` (${m.reason})` : ""); if (["completed", "abandoned", "failed"].includes(m.state)) endVoice(); }
   else if (m.type === "position") { v.position = m.position; v.ewt = m.ewt_s; $("position").textContent = m.position; $("ewt").textContent = fmtWait(m.ewt_s); }
   else if (m.type === "media") {
@@ -79,6 +80,7 @@ function addLine(from, text) {
 function onChat(m) {
   const c = vcc.chat;
   if (m.type === "contact") { c.contactId = m.contact_id; $("chat-end").disabled = false; }
+  else if (m.type === "status") $("chat-state").textContent = m.text;
   else if (m.type === "state") { c.state = m.state; $("chat-state").textContent = m.state; if (m.reason === "caller_left") $("chat-state").textContent += " (you left)"; }
   else if (m.type === "position") { c.position = m.position; $("chat-position").textContent = m.position; $("chat-ewt").textContent = fmtWait(m.ewt_s); }
   else if (m.type === "message") addLine("agent", m.text);
