@@ -45,7 +45,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -582,24 +581,10 @@ def _frame_name(func: str, path: str) -> str:
 # ====================================================================== one run: a Ray site
 
 
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port_base(start: int, sites: int = 1) -> int:
-    """The first port base at or above ``start`` (in steps of 1000, below Linux's ephemeral range)
-    where ``sites`` sites (one per 1000 ports) find every port free: other clusters share this machine."""
-    from vcc.config.sites import PORT_OFFSETS, PORT_SPAN
+    from vcc.drills.logs import free_port_base as first_free
 
-    for base in range(start, 32768 - PORT_SPAN - 1000 * (sites - 1), 1000):
-        if all(port_free(base + 1000 * i + offset) for i in range(sites) for offset in PORT_OFFSETS.values()):
-            return base
-    raise RuntimeError(f"no free ports for {sites} site(s) from {start} up")
+    return first_free(start, sites)
 
 
 def run_ray_site(shards: int, args: argparse.Namespace, port_base: int, work: Path) -> dict[str, Any]:
