@@ -16,6 +16,7 @@ from vcc.config.sites import SiteConfig
 from vcc.config.tenants import TenantConfig
 from vcc.config.trunks import SipConfig
 from vcc.core.model import Channel, Pool
+from vcc.lab.config import LabConfig
 
 #: Most contacts of one channel an agent may hold at once.
 MAX_CAPACITY = 20
@@ -130,6 +131,9 @@ class ClusterConfig(ConfigModel):
     )
     sip: SipConfig = Field(
         default_factory=SipConfig, description="SIP listeners and the trunks (carriers, PBXs) calls come in from."
+    )
+    lab: LabConfig = Field(
+        default_factory=LabConfig, description="The network lab of `vcc up --lab`: subnet and WAN links (docs/lab.md)."
     )
 
     def site(self, site_id: str) -> SiteConfig | None:
