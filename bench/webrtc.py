@@ -10,9 +10,16 @@ peers live in this process, so send and receive times come from the same clock. 
   60 ms: at least two frames missing);
 * **one-way latency** (burst sent -> burst heard) through the gateway, and the same measured on N
   direct caller<->agent calls (no gateway) in the same run: the difference is what the gateway adds;
-* **CPU of the gateway process** (``/proc/<pid>/stat``) over the window, per call.
+* **CPU of the gateway process** (``/proc/<pid>/stat``) over the window, per call;
+* beside them, as diagnostics: the frames each peer *sent* a second (``client_send_fps``: 50 when
+  this process keeps up; when it does not, the step's gaps and latencies are the client's), and the
+  gateway's relay counters (``gw_fillers``: silence sent because nothing came within a frame time;
+  ``gw_dropped``: frames dropped from a full relay queue).
 
-    .venv/bin/python bench/webrtc.py [--calls 5,10,20,30] [--seconds 6] [--codec opus|PCMU] [--json]
+``--compare-decode`` runs each N also through a second gateway with payload passthrough off (every
+frame decoded and re-encoded, as before passthrough), in the same run, for the CPU ratio.
+
+    .venv/bin/python bench/webrtc.py [--calls 5,10,20,30] [--seconds 6] [--codec opus|PCMU] [--compare-decode] [--json]
 
 Prints the highest N with p99 < 40 ms and no gaps, and the calls per core the gateway's CPU per
 call gives. Targets: >= 25 bridged calls per core; added one-way latency p99 < 20 ms.
@@ -211,14 +218,22 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.5)  # let jitter buffers settle
         t0 = time.monotonic()
+        sent0 = sum(p.track._n for p in callers + agents)
         cpu0 = cpu_s(gw_pid) if gw_pid else 0.0
         mine0 = time.process_time()
         await asyncio.sleep(seconds)
         t1 = time.monotonic()
+        sent1 = sum(p.track._n for p in callers + agents)
         cpu1 = cpu_s(gw_pid) if gw_pid else 0.0
         mine1 = time.process_time()
         await asyncio.sleep(0.6)  # bursts sent near t1 arrive
         p99, gaps, frames = interarrival_stats(callers + agents, t0, t1)
+        relay = {"fillers": 0, "frames_dropped": 0}  # the gateway's relay queues over the whole step
+        if gw is not None:
+            for call in await gw.call("calls"):
+                for leg in [call["caller"], *call["agent_legs"].values()]:
+                    for key in relay:
+                        relay[key] += leg.get(key, 0)
         lat = []
         for c, a in zip(callers, agents, strict=True):
             lat += latencies_ms(c.sent, a.onsets, t0, t1 - 0.5)
@@ -229,6 +244,11 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
             "latency_p99_ms": round(float(np.percentile(lat, 99)), 1) if lat else None, "bursts": len(lat),
             "gateway_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 1) if gw_pid else None,
             "client_cpu_pct": round(100 * (mine1 - mine0) / (t1 - t0), 1),
+            # frames each peer sent a second (50 on time): below ~48 this process, not the gateway,
+            # fell behind, and the gaps and latencies of the step are the client's
+            "client_send_fps": round((sent1 - sent0) / len(callers + agents) / (t1 - t0), 1),
+            "gw_fillers": relay["fillers"] if gw is not None else None,
+            "gw_dropped": relay["frames_dropped"] if gw is not None else None,
         }  # fmt: skip
     finally:
         if gw is not None:
@@ -331,11 +351,12 @@ def main() -> None:
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}))
         return
-    head = ("path", "N", "p99 ia ms", "gaps", "lat p50", "lat p99", "gw cpu%", "cli cpu%")
-    print("\n{:9} {:>4} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8}".format(*head))
+    head = ("path", "N", "p99 ia ms", "gaps", "lat p50", "lat p99", "gw cpu%", "cli cpu%", "cli fps")
+    print("\n{:9} {:>4} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}".format(*head))
     for r in rows:
         print(f"{r['path']:9} {r['calls']:>4} {r['interarrival_p99_ms']:>9} {r['gaps']:>5} {r['latency_p50_ms']!s:>8} "
-              f"{r['latency_p99_ms']!s:>8} {r['gateway_cpu_pct']!s:>8} {r['client_cpu_pct']!s:>8}")
+              f"{r['latency_p99_ms']!s:>8} {r['gateway_cpu_pct']!s:>8} {r['client_cpu_pct']!s:>8} "
+            f"{r['client_send_fps']!s:>8}")
     print(f"\ncodec {args.codec}: highest N with p99 < {MAX_P99_MS:.0f} ms and no gaps: {summary['highest_ok_calls']}")
     if "gateway_cpu_pct_per_call" in summary:
         print(f"gateway CPU per bridged call: {summary['gateway_cpu_pct_per_call']} % of a core -> "

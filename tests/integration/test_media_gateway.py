@@ -161,6 +161,8 @@ def test_ivr_inband_dtmf_queue_bridge_hold_transfer_hangup_recording(tmp_path: P
             await watch.wait(cid, "leg_down", agent_id="dev-01", reason="transferred")
             await until("the caller hears the second agent", lambda: hears(caller, AGENT2_HZ))
             await until("the second agent hears the caller", lambda: hears(agent2, CALLER_HZ))
+            # long enough for the recording to hold the second agent in several 0.25 s windows
+            await until("the caller heard the second agent for 1.5 s", lambda: hears(caller, AGENT2_HZ, 1.5))
             assert gw.active[cid].caller.pc is caller_pc and caller_pc.connectionState == "connected"
 
             # the caller hangs up

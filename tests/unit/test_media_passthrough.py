@@ -1,6 +1,6 @@
-"""Payload passthrough's sans-IO parts: Opus packet durations from the TOC, G.711 decode tables,
-the codec an answer chose, forwarded payloads packed (not encoded) by aiortc's encoders, and the
-outbound track handing them out with a running timestamp."""
+"""Payload passthrough's sans-IO parts: Opus packet durations from the TOC, G.711 decode and encode
+tables, the gateway's own encoders, the codec an answer chose, forwarded payloads packed (not
+encoded) by aiortc's encoders, and the outbound track stamping every payload from one clock."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from vcc.media.encoders import PCM_TO_ALAW, PCM_TO_ULAW, frame_encoder
 from vcc.media.legs import OutboundTrack, answered_codec
 from vcc.media.passthrough import (
     ALAW_TO_PCM,
@@ -22,7 +23,7 @@ from vcc.media.passthrough import (
     opus_samples_48k,
     payload_samples_48k,
 )
-from vcc.media.pcm import frequency_power, tone
+from vcc.media.pcm import frequency_power, level_dbfs, tone
 
 
 @pytest.mark.parametrize(("toc", "extra", "samples"), [
@@ -116,6 +117,54 @@ def test_outbound_track_hands_out_forwarded_payloads_with_a_running_pts() -> Non
         assert (bytes(first), first.pts, bytes(second), second.pts) == (b"a", 0, b"b", 160)  # 960 at 48k: 160 at 8k
         silence = await track.recv()  # nothing pushed within a frame time: silence, after 2880 samples
         assert isinstance(silence, av.AudioFrame) and silence.pts == 2880
+        track.stop()
+
+    asyncio.run(scenario())
+
+
+def test_g711_encode_tables_invert_the_decode_tables() -> None:
+    codes = np.arange(256, dtype=np.uint8)
+    for enc, dec, zeros in ((PCM_TO_ULAW, ULAW_TO_PCM, {0x7F, 0xFF}), (PCM_TO_ALAW, ALAW_TO_PCM, set())):
+        back = enc[dec[codes].view(np.uint16)]
+        wrong = {int(c) for c in codes[back != codes]}
+        assert wrong <= zeros, wrong  # mu-law has a +0 and a -0: both decode to 0, which encodes to one
+
+
+@pytest.mark.parametrize("codec", ["pcmu", "pcma", "opus"])
+def test_own_encoders_make_one_payload_a_frame_that_decodes_to_the_tone(codec: str) -> None:
+    encoder = frame_encoder(codec)
+    assert encoder is not None
+    decoder = PayloadDecoder(codec)
+    out = []
+    for i in range(25):
+        payload = encoder.encode(tone((1000.0,), 20, 48000, -6.0, start_sample=i * 960))
+        assert payload_samples_48k(codec, payload) == 960
+        out.append(decoder.decode16(payload))
+    pcm16 = np.concatenate(out)[1600:]
+    total = float(np.mean((pcm16.astype(np.float64) / 32767.0) ** 2))
+    assert frequency_power(pcm16, 1000.0, 16000) > 0.8 * total
+    assert level_dbfs(PayloadDecoder(codec).decode16(encoder.silence)) < -60  # (a fresh decoder: no tail)
+    assert frame_encoder("g722") is None  # aiortc's encoder for the rest
+
+
+def test_track_stamps_own_and_forwarded_payloads_from_one_clock() -> None:
+    """Paced (music) -> relay of forwarded payloads -> paced again: timestamps only go forward,
+    by each payload's duration (aiortc's encoders would restart from their own count)."""
+
+    async def scenario() -> None:
+        track = OutboundTrack()
+        track.encoder = frame_encoder("pcmu")
+        track.source = lambda: tone((440.0,), 20, 48000, -12.0)
+        stamps = [(await track.recv()).pts for _ in range(2)]  # type: ignore[union-attr]
+        track.set_relay(True)
+        track.push(EncodedAudio(b"\xff" * 160, 960, 8000))
+        track.push(EncodedAudio(b"\xff" * 320, 1920, 8000))
+        stamps += [(await track.recv()).pts for _ in range(2)]  # type: ignore[union-attr]
+        track.set_relay(False)
+        item = await track.recv()
+        assert isinstance(item, EncodedAudio) and len(bytes(item)) == 160
+        stamps.append(item.pts)
+        assert stamps == [0, 160, 320, 480, 800]  # 8 kHz clock; the 40 ms payload moved it by 320
         track.stop()
 
     asyncio.run(scenario())

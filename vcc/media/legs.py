@@ -32,6 +32,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from vcc.media.encoders import FrameEncoder, frame_encoder
 from vcc.media.errors import MediaError
 from vcc.media.passthrough import (
     PASSTHROUGH_CODECS,
@@ -87,9 +88,16 @@ class OutboundTrack(MediaStreamTrack):
         self._next_t: float | None = None
         self._pts = 0
         self.frames_sent = 0
+        self.frames_dropped = 0  # relay: pushed while RELAY_DEPTH frames were waiting (the oldest goes)
+        self.fillers = 0  # relay: silence sent because nothing came within a frame time of the last send
+        # the negotiated codec's encoder (vcc.media.encoders): every frame goes out as an EncodedAudio
+        # stamped from this track's clock; None: aiortc's encoder (a codec without one here)
+        self.encoder: FrameEncoder | None = None
 
     def push(self, pcm: Pcm | EncodedAudio) -> None:
         """Relay mode: a frame from the bridged leg, decoded (PCM) or a payload it forwards as is."""
+        if len(self._queue) == RELAY_DEPTH:
+            self.frames_dropped += 1
         self._queue.append(pcm)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -122,7 +130,11 @@ class OutboundTrack(MediaStreamTrack):
                     self._waiter = None
                 if self.readyState != "live":
                     raise MediaStreamError
-            item = self._queue.popleft() if self._queue else _SILENCE
+            if self._queue:
+                item = self._queue.popleft()
+            else:
+                item = _SILENCE
+                self.fillers += 1
             self._next_t = loop.time() + FRAME_S
             if isinstance(item, EncodedAudio):  # packed by aiortc's sender, not encoded again
                 item.stamp(self._pts)
@@ -140,6 +152,19 @@ class OutboundTrack(MediaStreamTrack):
             if self.readyState != "live":
                 raise MediaStreamError
             pcm = self.source()
+        encoder = self.encoder
+        if encoder is not None:
+            if not pcm.any():
+                payload = encoder.silence
+            elif encoder.inline:
+                payload = encoder.encode(pcm)
+            else:
+                payload = await loop.run_in_executor(None, encoder.encode, pcm)
+            encoded = EncodedAudio(payload, len(pcm), encoder.clock_hz)
+            encoded.stamp(self._pts)
+            self._pts += len(pcm)
+            self.frames_sent += 1
+            return encoded
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE_HZ
         frame.time_base = _TIME_BASE
@@ -242,6 +267,7 @@ class Leg:
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             self.codec, self.payload_type = answered_codec(self.pc.localDescription.sdp)
             self._clock_hz = codec_clock_hz(self.codec)
+            self.out.encoder = frame_encoder(self.codec)
         except MediaError:
             raise
         except Exception as exc:  # aiortc raises ValueError/OperationError/... on a bad or unusable offer
@@ -326,4 +352,5 @@ class Leg:
 
     def stats(self) -> dict[str, Any]:
         return {"frames_in": self.frames_in, "frames_forwarded": self.frames_forwarded,
-                "frames_out": self.out.frames_sent, "state": self.pc.connectionState, "codec": self.codec}
+                "frames_out": self.out.frames_sent, "frames_dropped": self.out.frames_dropped,
+                "fillers": self.out.fillers, "state": self.pc.connectionState, "codec": self.codec}
