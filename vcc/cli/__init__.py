@@ -8,7 +8,7 @@ import sys
 import typer
 
 from vcc import __version__
-from vcc.cli import config_cmd, dashboard_cmd, drill_cmd, load_cmd, report_cmd, site_cmd, warehouse_cmd
+from vcc.cli import config_cmd, dashboard_cmd, drill_cmd, lab_cmd, load_cmd, report_cmd, site_cmd, warehouse_cmd
 from vcc.errors import ConfigError, VccError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(warehouse_cmd.app, name="warehouse")
+app.add_typer(lab_cmd.app, name="lab")
 app.command()(site_cmd.up)
 app.command()(site_cmd.status)
 app.command()(site_cmd.down)

@@ -13,6 +13,7 @@ import typer
 
 from vcc.cli.site_cmd import CONFIG_ARG, _run_dir
 from vcc.drills.run import KINDS, DrillOptions, run_drill
+from vcc.lab.wan import WanParams
 
 
 def drill(
@@ -25,6 +26,9 @@ def drill(
     hold_s: float = typer.Option(8.0, "--hold", min=0, help="partition/slow: seconds before healing (0: never)."),
     stopped: float = typer.Option(0.7, "--stopped", min=0.05, max=0.95, help="slow: share of time stopped."),
     settle_s: float = typer.Option(30.0, "--settle", min=0, help="Longest seconds for durable contacts to end."),
+    delay_ms: float = typer.Option(150.0, "--delay-ms", min=0, max=10_000, help="slow in the lab: one-way delay."),
+    jitter_ms: float = typer.Option(50.0, "--jitter-ms", min=0, max=10_000, help="slow in the lab: jitter."),
+    loss_pct: float = typer.Option(2.0, "--loss-pct", min=0, max=100, help="slow in the lab: packet loss (%)."),
 ) -> None:
     """Kill, partition, slow or heal a site, kill the etcd leader or an ACD shard, and measure recovery."""
     if kind not in KINDS:
@@ -32,7 +36,8 @@ def drill(
     if kind != "etcd-leader" and not site:
         raise typer.BadParameter(f"`vcc drill {kind}` needs a SITE", param_hint="SITE")
     config, rd = _run_dir(config_path, run_dir)
-    options = DrillOptions(window_s=window_s, hold_s=hold_s, stopped_fraction=stopped, settle_s=settle_s)
+    options = DrillOptions(window_s=window_s, hold_s=hold_s, stopped_fraction=stopped, settle_s=settle_s,
+                           slow_wan=WanParams(delay_ms=delay_ms, jitter_ms=jitter_ms, loss_pct=loss_pct))
     report = asyncio.run(run_drill(config, config_path, rd, kind, site, options))
     if as_json:
         typer.echo(json.dumps(report))
@@ -50,7 +55,8 @@ def print_report(r: dict[str, Any]) -> None:
     def s(v: Any) -> str:
         return "not seen" if v is None else f"{v} s"
 
-    typer.echo(f"drill {r['drill']} {r['site']}: watched {r['watched_s']} s")
+    how = f" ({r['method']})" if "method" in r else ""
+    typer.echo(f"drill {r['drill']} {r['site']}{how}: watched {r['watched_s']} s")
     for key in ("new_leader_s", "shard_restored_s", "healed_after_s"):
         if key in r:
             typer.echo(f"  {key.removesuffix('_s').replace('_', ' ')}: {r[key]} s")

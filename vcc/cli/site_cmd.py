@@ -26,21 +26,43 @@ RUN_DIR = typer.Option(None, "--run-dir", help="Where vcc keeps state, logs and 
 def _run_dir(config_path: Path, run_dir: Path | None) -> tuple[Any, Path]:
     config = load_config(config_path)
     compile_center(config)
-    return config, run_dir or launcher.default_run_dir(config)
+    rd = run_dir or launcher.default_run_dir(config)
+    state = launcher.RunState.load(rd)
+    if state is not None and state.lab:  # in the lab: the cluster file with the sites' lab addresses
+        config = load_config(Path(state.config_path))
+    return config, rd
 
 
 def up(
     config_path: Path = CONFIG_ARG,
     site: list[str] = typer.Option(None, "--site", help="Start only this site (repeatable): rejoin a cluster."),
     run_dir: Path | None = RUN_DIR,
+    lab: bool = typer.Option(False, "--lab", help="Each site in its own network namespace, joined by the lab's "
+                             "WAN emulator (the `lab:` section; docs/lab.md). Needs root."),
+    lab_prefix: str = typer.Option("vcclab", "--lab-prefix", help="Prefix of the lab's namespace names."),
 ) -> None:
     """Start every site of the cluster file (etcd member, Ray head, actors) and return once serving."""
     config, rd = _run_dir(config_path, run_dir)
-    state = launcher.up(config, config_path, rd, sites=site or None, log=lambda m: typer.echo(f"  {m}"))
+    echo = lambda m: typer.echo(f"  {m}")  # noqa: E731
+    if lab:
+        if site:
+            raise VccError("--lab starts the whole cluster: without --site (a lab site restarts by `vcc up --site`)")
+        from vcc.lab.cluster import up_lab
+
+        state = up_lab(config, config_path, rd, prefix=lab_prefix, log=echo)
+    else:
+        state = launcher.up(config, _lab_config_path(rd) or config_path, rd, sites=site or None, log=echo)
     typer.echo(f"vcc cluster {config.name!r} is serving (config version {state.config_version}):")
     for rec in state.sites.values():
-        typer.echo(f"  site {rec.site}: gRPC {rec.grpc}  web {rec.http}  etcd {rec.etcd}  Ray {rec.ray}")
+        sip = f"  SIP {rec.sip} (UDP+TCP)" if rec.sip else ""
+        typer.echo(f"  site {rec.site}: gRPC {rec.grpc}  web {rec.http}{sip}  etcd {rec.etcd}  Ray {rec.ray}")
     typer.echo(f"  state and logs: {rd}   stop with: vcc down {config_path}")
+
+
+def _lab_config_path(run_dir: Path) -> Path | None:
+    """The lab's cluster file (hosts are lab addresses) when the cluster in ``run_dir`` runs in the lab."""
+    state = launcher.RunState.load(run_dir)
+    return Path(state.config_path) if state is not None and state.lab else None
 
 
 def down(
@@ -75,6 +97,8 @@ def status(
         typer.echo(f"site {s['site']}: {flag}  lease {s['lease_id']:x} (ttl {s['lease_ttl_s']:.0f} s)  "
                    f"agents {s['agents_logged_in']}  contacts {s['contacts_in_progress']}  "
                    f"config v{s['config_version']}  etcd member: {s['etcd']}")
+        if s["sip"]:
+            typer.echo(f"    SIP {s['sip']} (UDP+TCP): {_sip_line(s)}")
         for a in s["actors"]:
             typer.echo(f"    {'ok ' if a['healthy'] else 'BAD'} {a['kind']:<14} {a['name']}")
         for q in s["queues"]:
@@ -84,10 +108,31 @@ def status(
                            f"ready {q['ready_agents']:>3}/{q['staffed_agents']:<3}")
 
 
+def _sip_detail(detail: str) -> dict[str, Any]:
+    """An actor's health detail (JSON) reduced to its SIP listener's figures, if it runs one."""
+    try:
+        parsed = json.loads(detail) if detail else None
+    except ValueError:
+        return {}
+    sip = parsed.get("sip") if isinstance(parsed, dict) else None
+    return {"detail": {"sip": sip}} if sip else {}
+
+
+def _sip_line(site: dict[str, Any]) -> str:
+    """What gateway 0's health says of its SIP listener (docs/sip.md)."""
+    for a in site["actors"]:
+        sip = a.get("detail", {}).get("sip") if isinstance(a.get("detail"), dict) else None
+        if sip:
+            return (f"listening, {sip['calls']} calls, {sip['answered']} answered, {sip['refused']} refused "
+                    f"of {sip['invites']} INVITEs")
+    return "NOT LISTENING (gateway 0 reports no SIP listener)"
+
+
 def collect_status(config: Any, run_dir: Path) -> dict[str, Any]:
     sites = []
     for site in config.sites:
-        entry: dict[str, Any] = {"site": site.id, "grpc": site.grpc_address, "etcd": "down"}
+        entry: dict[str, Any] = {"site": site.id, "grpc": site.grpc_address, "sip": launcher.sip_address(config, site),
+                                 "etcd": "down"}  # fmt: skip
         try:
             with grpc.insecure_channel(site.grpc_address) as channel:
                 st = pb_grpc.SiteApiStub(channel).GetStatus(pb.StatusRequest(), timeout=3.0)
@@ -95,7 +140,8 @@ def collect_status(config: Any, run_dir: Path) -> dict[str, Any]:
                 reachable=True, fenced=st.fenced, lease_id=st.lease_id, lease_ttl_s=st.lease_ttl_s,
                 config_version=st.config_version, agents_logged_in=st.agents_logged_in,
                 contacts_in_progress=st.contacts_in_progress, adopted_sites=list(st.adopted_sites),
-                actors=[{"name": a.name, "kind": a.kind, "healthy": a.healthy} for a in st.actors],
+                actors=[{"name": a.name, "kind": a.kind, "healthy": a.healthy, **_sip_detail(a.detail)}
+                        for a in st.actors],
                 queues=[{"queue": q.queue, "tenant": q.tenant, "waiting": q.waiting, "ewt_s": q.ewt_s,
                          "ready_agents": q.ready_agents, "staffed_agents": q.staffed_agents} for q in st.queues],
             )  # fmt: skip

@@ -5,6 +5,9 @@ On a cluster that is not in network namespaces, a partition is SIGSTOP of every 
 as silent as behind a cut link (connections hang, nothing is refused), and it keeps its state. What
 it cannot show is a site that *runs on* while cut off (it is frozen, so it neither fences itself
 nor serves its own callers meanwhile). ``slow`` is CPU starvation by a SIGSTOP/SIGCONT duty cycle.
+
+On a cluster in the network lab (``vcc up --lab``) a partition cuts the site's link at the hub and
+``slow`` degrades its WAN links instead (:mod:`vcc.drills.lab`); the processes run on.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from pathlib import Path
 
 from vcc.config import ClusterConfig
 from vcc.coord.etcd_server import launch_members
+from vcc.drills import lab
 from vcc.errors import VccError
+from vcc.lab.wan import WanParams
 from vcc.runtime import launcher, procs
 from vcc.runtime.launcher import RunState
 
@@ -52,7 +57,11 @@ def kill(run_dir: Path, site: str) -> None:
 
 
 def freeze(run_dir: Path, site: str) -> list[int]:
+    """Partition the site: cut its lab link, or (outside the lab) SIGSTOP its processes."""
     pids = site_pids(run_dir, site)
+    if (rec := lab.lab_of(run_dir)) is not None:
+        lab.partition(rec, site)
+        return pids
     for pid in pids:
         procs.signal_quietly(pid, signal.SIGSTOP)
     return pids
@@ -60,14 +69,21 @@ def freeze(run_dir: Path, site: str) -> list[int]:
 
 def thaw(run_dir: Path, site: str) -> list[int]:
     pids = site_pids(run_dir, site)
+    if (rec := lab.lab_of(run_dir)) is not None:
+        lab.heal(rec, site)
+        return pids
     for pid in pids:
         procs.signal_quietly(pid, signal.SIGCONT)
     return pids
 
 
-def slow(run_dir: Path, site: str, for_s: float, stopped_fraction: float, period_s: float = 0.1) -> threading.Thread:
-    """Starve the site of CPU for ``for_s``: stopped ``stopped_fraction`` of every ``period_s``."""
+def slow(run_dir: Path, site: str, for_s: float, stopped_fraction: float, period_s: float = 0.1,
+         wan: WanParams | None = None) -> threading.Thread:
+    """Starve the site of CPU for ``for_s``: stopped ``stopped_fraction`` of every ``period_s``. In the
+    lab: its links get the ``wan`` settings for ``for_s`` instead."""
     pids = site_pids(run_dir, site)
+    if (rec := lab.lab_of(run_dir)) is not None:
+        return lab.slow(rec, site, for_s, wan or WanParams(delay_ms=150, jitter_ms=50, loss_pct=2))
 
     def cycle() -> None:
         end = time.monotonic() + for_s
@@ -100,8 +116,11 @@ def heal(config: ClusterConfig, config_path: Path, run_dir: Path, site: str) -> 
         restart_etcd_member(config, run_dir, site)
         return "etcd member restarted"
     if not ray_alive:
-        launcher.up(config, config_path, run_dir, sites=[site], log=lambda m: None)
+        launcher.up(config, Path(state.config_path) if state.lab else config_path, run_dir, sites=[site],
+                    log=lambda m: None)
         return "site restarted"
+    if (lab_rec := lab.lab_of(run_dir)) is not None:
+        return "link up again" if lab.heal(lab_rec, site) else "link was not cut"
     thaw(run_dir, site)
     return "site resumed (SIGCONT)"
 

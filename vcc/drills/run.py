@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from vcc.drills import actions
 from vcc.drills.actions import DrillError
 from vcc.drills.logs import ClusterTail, etcd_leader
 from vcc.drills.measure import DURABLE, FINAL, double_bookings, measure
+from vcc.lab.wan import WanParams
 
 KINDS = ("kill", "partition", "slow", "heal", "etcd-leader", "shard")
 
@@ -26,6 +27,7 @@ class DrillOptions:
     settle_s: float = 30.0  # longest to wait for the span's durable contacts to end
     lookback_s: float = 20.0  # durable contacts that arrived this long before the drill are checked too
     after_s: float = 5.0  # watched after recovery too: the service level covers the queue draining
+    slow_wan: WanParams = field(default_factory=lambda: WanParams(delay_ms=150, jitter_ms=50, loss_pct=2))  # lab
 
 
 class Drill:
@@ -75,9 +77,13 @@ class Drill:
             actions.kill(self.run_dir, self.site)
         elif self.kind == "partition":
             actions.freeze(self.run_dir, self.site)
+            extra["method"] = "link cut" if actions.lab.lab_of(self.run_dir) else "SIGSTOP"
         elif self.kind == "slow":
-            actions.slow(self.run_dir, self.site, o.hold_s or o.window_s, o.stopped_fraction)
-            extra["stopped_fraction"] = o.stopped_fraction
+            actions.slow(self.run_dir, self.site, o.hold_s or o.window_s, o.stopped_fraction, wan=o.slow_wan)
+            if actions.lab.lab_of(self.run_dir):
+                extra.update(method="lab WAN", **{f"wan_{k}": v for k, v in o.slow_wan.to_dict().items()})
+            else:
+                extra.update(method="SIGSTOP duty cycle", stopped_fraction=o.stopped_fraction)
         elif self.kind == "shard":
             pid = actions.shard_pid(self.run_dir, self.site)
             actions.procs.kill([pid])

@@ -221,3 +221,56 @@ def status(rec: LabRecord) -> dict[str, Any]:
         report["paths"] = []
         report["error"] = str(e)
     return report
+
+
+def up_lab(config: ClusterConfig, config_path: Path, run_dir: Path, *, prefix: str = "vcclab",
+           seed: int | None = None, log: Any = print) -> Any:
+    """``vcc up --lab``: build the lab (recorded in ``state.json`` before anything runs in it), then
+    start every site inside its namespace with its lab address as ``host``. On failure the sites
+    started and the lab are removed again."""
+    from vcc.config import load_config
+    from vcc.runtime import launcher
+
+    state = launcher.RunState.load(run_dir)
+    if state is not None and (state.lab or any(procs.alive(r.ray_pid) for r in state.sites.values())):
+        where = f"lab {state.lab['name']}" if state.lab else "without the lab"
+        raise LabError(f"a cluster is already running from {run_dir} ({where}): `vcc down` it first")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rec = build(config, config_path, run_dir, prefix=prefix, seed=seed, log=log)
+    lab_path = Path(rec.config_path)
+    state = launcher.RunState(config.name, str(lab_path), str(run_dir), lab=rec.to_json())
+    state.save()
+    try:
+        lab_config = load_config(lab_path)
+        state = launcher.up(lab_config, lab_path, run_dir, log=log,
+                            exec_prefix={s: rec.exec_prefix(s) for s in rec.sites})
+    except BaseException:
+        remove_recorded_lab(launcher.RunState.load(run_dir) or state, log=log)
+        (run_dir / "state.json").unlink(missing_ok=True)
+        raise
+    return state
+
+
+def remove_recorded_lab(state: Any, log: Any = print) -> None:
+    """Tear down the lab ``state.json`` records (after the sites are stopped) and forget it."""
+    if not state.lab:
+        return
+    rec = LabRecord.from_json(state.lab)
+    for ns in rec.namespaces:  # only this lab's processes can be in its namespaces
+        pids = [p for p in processes_in(ns) if p != rec.hub_pid]
+        if pids:
+            log(f"warning: processes {pids} were still in {ns}: stopping them")
+            procs.terminate(pids, timeout_s=5.0)
+    teardown(rec)
+    state.lab = None
+    state.save()
+    log(f"removed lab {rec.name} (namespaces {rec.hub_netns}, "
+        + ", ".join(v["netns"] for v in rec.sites.values()) + f"; hub pid {rec.hub_pid})")
+
+
+def recorded(run_dir: Path) -> LabRecord | None:
+    """The lab a cluster in ``run_dir`` runs in, if any."""
+    from vcc.runtime.launcher import RunState
+
+    state = RunState.load(run_dir)
+    return LabRecord.from_json(state.lab) if state and state.lab else None

@@ -50,6 +50,7 @@ class SiteRecord:
     etcd_pid: int = 0
     ray_pid: int = 0
     exec_prefix: list[str] = field(default_factory=list)  # what the site's processes run under
+    sip: str = ""  # host:port of the site's SIP listener (UDP and TCP), "" when the config has no trunk
 
 
 @dataclass
@@ -59,6 +60,7 @@ class RunState:
     run_dir: str
     config_version: int = 0
     sites: dict[str, SiteRecord] = field(default_factory=dict)
+    lab: dict[str, Any] | None = None  # the network lab of `vcc up --lab` (vcc.lab.cluster.LabRecord)
 
     def save(self) -> None:
         path = Path(self.run_dir) / "state.json"
@@ -107,6 +109,12 @@ def site_settings(config: ClusterConfig, site: SiteConfig, run_dir: Path, versio
         lease_margin_s=runtime.lease_margin_s,
         peer_probe=runtime.peer_probe,
     )  # fmt: skip
+
+
+def sip_address(config: ClusterConfig, site: SiteConfig) -> str:
+    """Where the site listens for SIP (its gateway 0, docs/sip.md); "" when no trunk is configured."""
+    port = site.port("sip")
+    return f"{site.host}:{port}" if config.sip.trunks and port is not None else ""
 
 
 def etcd_tuning(config: ClusterConfig) -> EtcdTuning:
@@ -160,7 +168,7 @@ def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[s
             state.sites[s.id] = SiteRecord(
                 s.id, s.grpc_address, s.http_url, s.etcd_client_url, s.ray_address,
                 etcd_pid=member.pid if member else (prev.etcd_pid if prev else 0), ray_pid=heads[s.id],
-                exec_prefix=prefix[s.id],
+                exec_prefix=prefix[s.id], sip=sip_address(config, s),
             )  # fmt: skip
         state.save()
 
@@ -253,9 +261,13 @@ def down(run_dir: Path, *, sites: list[str] | None = None, log: Any = print) -> 
             procs.terminate([rec.etcd_pid], timeout_s=5.0)
         rec.ray_pid = rec.etcd_pid = 0
     state.save()
-    if sites is None:
-        (run_dir / "state.json").unlink(missing_ok=True)
     log(f"stopped site(s) {', '.join(r.site for r in chosen) or '(none)'}")
+    if sites is None:
+        if state.lab:
+            from vcc.lab.cluster import remove_recorded_lab
+
+            remove_recorded_lab(state, log=log)
+        (run_dir / "state.json").unlink(missing_ok=True)
     return [r.site for r in chosen]
 
 
