@@ -44,7 +44,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, tone
+from aiortc.mediastreams import MediaStreamError
+
+from vcc.media.encoders import frame_encoder
+from vcc.media.passthrough import EncodedAudio
+from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, frames_of, tone
 from vcc.media.peer import TonePeer
 
 TARGET_CALLS_PER_CORE = 25
@@ -65,7 +69,7 @@ async def serve(run_dir: str, codec: str, decode_all: bool) -> None:
 
     Call.passthrough = not decode_all  # the old path (decode, re-encode every frame) as a baseline
 
-    gw = MediaGateway("bench", 0, None, MediaConfig(codecs=[codec]), run_dir=run_dir)  # type: ignore[list-item]
+    gw = MediaGateway("bench", 0, None, MediaConfig(codecs=[codec]), run_dir=run_dir)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
@@ -114,9 +118,15 @@ class GatewayClient:
 
 class BurstPeer(TonePeer):
     """Silence with a 1 kHz burst every second at ``phase_s``; records burst send times and the
-    onsets it hears, and the arrival time of every frame."""
+    onsets it hears, and the arrival time of every frame.
 
-    def __init__(self, phase_s: float, codec: str) -> None:
+    By default the peer sends payloads encoded once (a silence payload, the burst's three frames)
+    through aiortc's pack path, so it costs no encoder per frame: the clients of a run, not the
+    gateway, were what fell behind at N >= 10 on a shared 2-core machine. ``encode_each_frame``
+    makes it encode every frame with aiortc's encoder as before. Either way the direct baseline uses
+    the same peers, and what is measured (decoded frames' arrival, burst onsets) is the same."""
+
+    def __init__(self, phase_s: float, codec: str, encode_each_frame: bool = False) -> None:
         super().__init__(None, keep_s=1.0, codec=codec)
         self.phase_s = phase_s
         self.sent: list[float] = []
@@ -126,23 +136,45 @@ class BurstPeer(TonePeer):
         self._burst = tone((1000.0,), BURST_MS, RATE_HZ, -10.0)
         self._armed_at = 0.0
         original_recv = self.track.recv
+        encoder = None if encode_each_frame else frame_encoder(codec.lower())
+        burst_payloads = [encoder.encode(f) for f in frames_of(self._burst)] if encoder else []
+        pending: list[bytes] = []
+        track = self.track
+
+        def arm(now: float) -> bool:
+            if (not track.clips and not pending and now - self._armed_at >= 0.9
+                    and self.phase_s <= (now % 1.0) < self.phase_s + 0.1):  # fmt: skip
+                self._armed_at = now
+                self.sent.append(now + FRAME_SAMPLES / RATE_HZ)  # goes out from the next frame
+                return True
+            return False
 
         async def recv() -> Any:
-            frame = await original_recv()
-            now = time.monotonic()
-            if not self.track.clips and now - self._armed_at >= 0.9 and (now % 1.0) >= self.phase_s and (
-                now % 1.0
-            ) < self.phase_s + 0.1:
-                self._armed_at = now
-                self.track.play(self._burst)  # goes out from the next frame, ~20 ms from now
-                self.sent.append(now + FRAME_SAMPLES / RATE_HZ)
-            return frame
+            if encoder is None:
+                frame = await original_recv()
+                if arm(time.monotonic()):
+                    track.play(self._burst)
+                return frame
+            if track.readyState != "live":
+                raise MediaStreamError
+            loop = asyncio.get_running_loop()
+            if track._start is None:
+                track._start = loop.time()
+            delay = track._start + track._n * FRAME_SAMPLES / RATE_HZ - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            n = track._n
+            track._n += 1
+            payload = pending.pop(0) if pending else encoder.silence
+            if arm(time.monotonic()):
+                pending.extend(burst_payloads)
+            item = EncodedAudio(payload, FRAME_SAMPLES, encoder.clock_hz)
+            item.stamp(n * FRAME_SAMPLES)
+            return item
 
         self.track.recv = recv  # type: ignore[method-assign]
 
     async def _read(self, track: Any) -> None:
-        from aiortc.mediastreams import MediaStreamError
-
         from vcc.media.legs import to_mono48
 
         try:
@@ -193,9 +225,9 @@ def cpu_s(pid: int) -> float:
 
 
 async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None, gw_pid: int | None,
-                   tag: str) -> dict[str, Any]:  # fmt: skip
-    callers = [BurstPeer(0.0, codec) for _ in range(n)]
-    agents = [BurstPeer(0.5, codec) for _ in range(n)]
+                   tag: str, encode_each_frame: bool = False) -> dict[str, Any]:  # fmt: skip
+    callers = [BurstPeer(0.0, codec, encode_each_frame) for _ in range(n)]
+    agents = [BurstPeer(0.5, codec, encode_each_frame) for _ in range(n)]
     ids = [f"{tag}-{n}-{i}" for i in range(n)]
     try:
         for cid, caller, agent in zip(ids, callers, agents, strict=True):
@@ -258,8 +290,8 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
             await p.close()
 
 
-async def bench(steps: list[int], seconds: float, codec: str,
-                gateways: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:  # fmt: skip
+async def bench(steps: list[int], seconds: float, codec: str, gateways: dict[str, tuple[int, int]],
+                encode_each_frame: bool = False) -> list[dict[str, Any]]:  # fmt: skip
     """For each N: direct calls, then the same N through each gateway (tag -> (port, pid))."""
     rows: list[dict[str, Any]] = []
     clients = {}
@@ -267,9 +299,9 @@ async def bench(steps: list[int], seconds: float, codec: str,
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         clients[tag] = GatewayClient(reader, writer)
     for n in steps:
-        step_rows = [await run_step(n, seconds, codec, None, None, "direct")]
+        step_rows = [await run_step(n, seconds, codec, None, None, "direct", encode_each_frame)]
         for tag, (_, pid) in gateways.items():
-            step_rows.append(await run_step(n, seconds, codec, clients[tag], pid, tag))
+            step_rows.append(await run_step(n, seconds, codec, clients[tag], pid, tag, encode_each_frame))
         rows += step_rows
         for r in step_rows:
             print(json.dumps(r), flush=True)
@@ -281,7 +313,8 @@ async def bench(steps: list[int], seconds: float, codec: str,
     return rows
 
 
-def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decode: bool) -> list[dict[str, Any]]:
+def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decode: bool,
+                     encode_each_frame: bool = False) -> list[dict[str, Any]]:  # fmt: skip
     modes = {"gateway": False} | ({"gw-decode": True} if compare_decode else {})
     procs: dict[str, subprocess.Popen[str]] = {}
     run_dir = tempfile.mkdtemp(prefix="vcc-bench-webrtc-")
@@ -293,7 +326,7 @@ def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decod
                                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
             assert proc.stdout is not None
             gateways[tag] = (int(proc.stdout.readline()), proc.pid)
-        return asyncio.run(bench(steps, seconds, codec, gateways))
+        return asyncio.run(bench(steps, seconds, codec, gateways, encode_each_frame))
     finally:
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
@@ -339,6 +372,9 @@ def main() -> None:
     ap.add_argument("--compare-decode", action="store_true",
                     help="also run each N through a second gateway that decodes and re-encodes every frame "
                          "(no payload passthrough): the gain of passthrough, measured in the same run")
+    ap.add_argument("--client-encodes", action="store_true",
+                    help="the aiortc client peers encode every frame (as the first runs did) instead of "
+                         "sending payloads encoded once")
     ap.add_argument("--serve", metavar="RUN_DIR", help=argparse.SUPPRESS)
     ap.add_argument("--decode-all", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -346,7 +382,7 @@ def main() -> None:
         asyncio.run(serve(args.serve, args.codec, args.decode_all))
         return
     steps = [int(x) for x in args.calls.split(",") if x.strip()]
-    rows = run_with_gateway(steps, args.seconds, args.codec, args.compare_decode)
+    rows = run_with_gateway(steps, args.seconds, args.codec, args.compare_decode, args.client_encodes)
     summary = report(rows, args.codec)
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}))
