@@ -82,3 +82,40 @@ def test_tones_and_music() -> None:
     moh = music_on_hold()
     assert len(moh) == 8 * RATE_HZ and -40 < level_dbfs(moh) < -15
     assert abs(dominant_hz(resample(tone((440.0,), 200, 48000), 48000, 8000), 8000) - 440) < 10
+
+
+def test_many_calls_wanting_one_uncached_prompt_synthesize_it_once(tmp_path: Path) -> None:
+    """Calls arriving together all need the same new prompt: espeak-ng runs once per catalog, the
+    others wait for it; two gateways sharing the cache dir never see each other's half-written file."""
+    import threading
+
+    calls: list[str] = []
+    cats = [PromptCatalog(tmp_path / "cache"), PromptCatalog(tmp_path / "cache")]  # two gateways of a site
+    real = cats[0].synthesize
+
+    def counting(voice: str, text: str, path: Path) -> None:
+        calls.append(text)
+        real(voice, text, path)
+
+    for cat in cats:
+        cat.synthesize = counting
+    start = threading.Barrier(16)
+    results: list[object] = []
+
+    def call(i: int) -> None:
+        start.wait()
+        try:
+            results.append(cats[i % 2].load("Please hold, a new prompt for everyone."))
+        except Exception as exc:  # collected: the test says which thread failed and how
+            results.append(exc)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, errors[:3]
+    assert len(results) == 16 and all(np.array_equal(r, results[0]) for r in results)  # type: ignore[arg-type]
+    assert 1 <= len(calls) <= 2  # once per catalog at most (the second may find the first's file)
+    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".wav") or ".tmp" in p.name] == []

@@ -10,15 +10,20 @@ reused from there (and from memory) afterwards. The words for an id without a fi
 concatenated, so the cache stays small whatever the queue lengths.
 
 Loading may run a subprocess and read files: the gateway calls :meth:`PromptCatalog.load` and
-:meth:`PromptCatalog.pieces` in a worker thread.
+:meth:`PromptCatalog.pieces` in a worker thread. Many calls wanting the same new prompt at once make
+it once (single flight per prompt: the others wait for the first); a cache file appears only whole
+(written under a name of its own, then renamed), so gateways sharing the cache dir never read one
+half-written.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import threading
+import uuid
 import wave
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -46,12 +51,20 @@ def espeak_ng(voice: str, text: str, path: Path) -> None:
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise MediaError("espeak-ng is not installed: cannot make the prompt audio (apt-get install espeak-ng)")
-    tmp = path.with_suffix(".tmp.wav")
-    proc = subprocess.run([exe, "-v", voice, "-w", str(tmp), "--", text], capture_output=True, timeout=60)
-    if proc.returncode != 0 or not tmp.exists():
-        err = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise MediaError(f"espeak-ng failed for {text!r} (voice {voice!r}): {err[-1] if err else proc.returncode}")
-    tmp.replace(path)
+    tmp = _private_name(path)
+    try:
+        proc = subprocess.run([exe, "-v", voice, "-w", str(tmp), "--", text], capture_output=True, timeout=60)
+        if proc.returncode != 0 or not tmp.exists():
+            err = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise MediaError(f"espeak-ng failed for {text!r} (voice {voice!r}): {err[-1] if err else proc.returncode}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _private_name(path: Path) -> Path:
+    """A name in ``path``'s directory that no other writer (thread or process) uses."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.wav")
 
 
 def read_wav(path: Path) -> tuple[Pcm, int]:
@@ -110,6 +123,7 @@ class PromptCatalog:
         self.max_cached = max_cached
         self._memory: dict[str, Pcm] = {}
         self._lock = threading.Lock()
+        self._flights: dict[str, threading.Lock] = {}  # prompt being made -> held by the thread making it
 
     def load(self, prompt: str) -> Pcm:
         """The prompt's audio at 48 kHz."""
@@ -136,22 +150,40 @@ class PromptCatalog:
             path = self.cache_dir / f"{key}.wav"
             if not path.is_file():
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
-                self.synthesize(self.voice, text, path)
+                tmp = _private_name(path)  # whatever the synthesizer does, the cache file appears whole
+                try:
+                    self.synthesize(self.voice, text, tmp)
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
             return _at_rate(*read_wav(path))
 
         return self._remember(key, make)
 
     def _remember(self, key: str, make: Callable[[], Pcm]) -> Pcm:
+        """From memory, else made by one thread while the others wanting it wait (single flight)."""
         with self._lock:
             hit = self._memory.get(key)
-        if hit is not None:
-            return hit
-        pcm = make()
-        with self._lock:
-            if len(self._memory) >= self.max_cached:
-                self._memory.pop(next(iter(self._memory)))
-            self._memory[key] = pcm
-        return pcm
+            if hit is not None:
+                return hit
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            with self._lock:
+                hit = self._memory.get(key)
+            if hit is not None:  # made by the thread we waited for
+                return hit
+            try:
+                pcm = make()
+            except BaseException:
+                with self._lock:
+                    self._flights.pop(key, None)  # the next caller tries again
+                raise
+            with self._lock:
+                if len(self._memory) >= self.max_cached:
+                    self._memory.pop(next(iter(self._memory)))
+                self._memory[key] = pcm
+                self._flights.pop(key, None)
+            return pcm
 
 
 def _at_rate(pcm: Pcm, rate_hz: int) -> Pcm:
