@@ -101,3 +101,30 @@ async def run_sipp(tmp: Path, scenario: str, port: int, *, calls: int = 1, rate:
     return SippRun(proc.returncode if proc.returncode is not None else -1, out.decode(errors="replace"),
                    err.decode(errors="replace") + (errors.read_text(errors="replace") if errors.exists() else ""),
                    stat.read_text(errors="replace") if stat.exists() else "")  # fmt: skip
+
+
+#: Port blocks the other tests use at fixed places (tests/integration/cluster_files.py and friends).
+TAKEN_BLOCKS = ((21000, 23500), (25000, 25500), (26000, 28500), (30000, 30500))
+
+
+def free_port_block(span: int = 500, count: int = 1) -> int:
+    """A ``port_base`` for ``count`` sites (``port_base + 1000 * i``) whose blocks of ``span`` ports
+    are free for TCP and UDP now, outside the fixed blocks of other tests and below the ephemeral range."""
+    import random
+
+    candidates = list(range(10_000, 20_000, 500)) + list(range(23_500, 25_000, 500))
+    random.shuffle(candidates)  # several engineers' tests at once: do not all try the same block first
+    for base in candidates:
+        ranges = [(base + 1000 * i, base + 1000 * i + span) for i in range(count)]
+        if any(lo < t_hi and t_lo < hi for lo, hi in ranges for t_lo, t_hi in TAKEN_BLOCKS):
+            continue
+        try:
+            for lo, hi in ranges:
+                for p in range(lo, hi):
+                    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                        with socket.socket(socket.AF_INET, kind) as s:
+                            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free block of ports for a test site")

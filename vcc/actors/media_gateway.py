@@ -75,8 +75,12 @@ class MediaGateway:
     # --- failover bookkeeping (sync: the controller calls these) --------------------------------
 
     def health(self) -> dict[str, Any]:
-        return {"index": self.index, "anchored": len(self.anchored), "pid": os.getpid(), "calls": len(self.active),
-                "calls_total": self.active_total}  # fmt: skip
+        out: dict[str, Any] = {"index": self.index, "anchored": len(self.anchored), "pid": os.getpid(),
+                               "calls": len(self.active), "calls_total": self.active_total}  # fmt: skip
+        if self.sip is not None:  # gateway 0 of a site with SIP trunks (docs/sip.md)
+            st = self.sip.status()
+            out["sip"] = {k: st[k] for k in ("port", "calls", "invites", "answered", "refused", "cancelled")}
+        return out
 
     def anchor(self, contact_ids: list[str], now: float) -> int:
         for cid in contact_ids:

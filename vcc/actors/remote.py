@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from typing import Any
 
 import ray
@@ -35,7 +36,21 @@ def actor_name(site: str, kind: str, index: int = 0) -> str:
 
 ShardActor = ray.remote(AcdShard)
 IvrWorkerActor = ray.remote(IvrWorker)
-GatewayActor = ray.remote(MediaGateway)
+
+
+class SiteGateway(MediaGateway):
+    """A site's media gateway; gateway 0 also runs the site's SIP listener, which it starts again
+    itself when Ray restarts it after a crash (``deploy_site`` starts it the first time)."""
+
+    def __init__(self, site: str, index: int, center: Any, media: Any, run_dir: str,
+                 sip: tuple[Any, ...] | None = None) -> None:  # fmt: skip
+        super().__init__(site, index, center, media, run_dir)
+        context = ray.get_runtime_context()
+        if sip is not None and context.was_current_actor_reconstructed:
+            context.current_actor.start_sip.remote(*sip)
+
+
+GatewayActor = ray.remote(SiteGateway)
 EventSinkActor = ray.remote(EventSink)
 
 
@@ -150,7 +165,8 @@ def deploy_site(settings: SiteSettings, config_yaml: str) -> dict[str, Any]:
 
     handles = [make(ShardActor, "shard", i, s.site, i, s.shards, center) for i in range(s.shards)]
     handles += [make(IvrWorkerActor, "ivr", i, s.site, i, center) for i in range(s.ivr_workers)]
-    handles += [make(GatewayActor, "gateway", i, s.site, i, center, config.media, s.run_dir)
+    sip = sip_listen_args(config, s)
+    handles += [make(GatewayActor, "gateway", i, s.site, i, center, config.media, s.run_dir, sip if i == 0 else None)
                 for i in range(s.gateways)]
     handles.append(make(EventSinkActor, "events", 0, s.site, f"{s.run_dir}/events"))
     ray.get([h.health.remote() for h in handles])
@@ -158,4 +174,22 @@ def deploy_site(settings: SiteSettings, config_yaml: str) -> dict[str, Any]:
     controller = make(ControllerActor, "controller", 0, s, config_yaml, max_concurrency=10_000)
     result: dict[str, Any] = ray.get(controller.start.remote())
     result["web"] = ray.get(web.start.remote())["http"]
+    if sip is not None:  # after the controller: each call is submitted to it
+        ray.get(handles[s.shards + s.ivr_workers].start_sip.remote(*sip))
+        result["sip"] = f"{sip[1]}:{sip[2]}"
     return result
+
+
+def sip_listen_args(config: Any, s: SiteSettings) -> tuple[Any, ...] | None:
+    """What gateway 0's ``start_sip`` takes for this site: its SIP listener (UDP and TCP on the site's
+    ``sip`` port) submitting each call to the site's gRPC API (docs/sip.md); None when the cluster
+    file has no SIP trunk (then no SIP port is opened)."""
+    site = next((x for x in config.sites if x.id == s.site), None)
+    port = site.port("sip") if site is not None else None
+    if site is None or port is None or not config.sip.trunks:
+        return None
+    try:
+        advertise_ip = socket.gethostbyname(site.host)
+    except OSError as e:
+        raise RuntimeError(f"site {s.site}: cannot resolve its host {site.host!r} for SIP: {e}") from None
+    return (config.sip, site.host, port, advertise_ip, s.gateways, f"{s.grpc_host}:{s.grpc_port}")

@@ -52,7 +52,8 @@ def emit_note(c: SiteController, placed: PlacedContact, reason: str, data: dict[
 def annotate_arrival(event: dict[str, Any], placed: PlacedContact) -> None:
     """Put the customer's identity in the ``arrived`` event: a customer's history is found by it."""
     rec = placed.record
-    event["data"] = {**(event.get("data") or {}), "caller_id": rec.caller_id, "entry_point": rec.entry_point}
+    event["data"] = {**(event.get("data") or {}), "caller_id": rec.caller_id, "entry_point": rec.entry_point,
+                     **{k: rec.data[k] for k in ("origin", "trunk") if k in rec.data}}  # a SIP call's trunk
 
 
 def _held_by(c: SiteController, agent: LoggedInAgent, cid: str) -> PlacedContact | CommandResult:
