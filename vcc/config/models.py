@@ -16,7 +16,7 @@ from vcc.config.sites import SiteConfig
 from vcc.config.tenants import TenantConfig
 from vcc.config.trunks import SipConfig
 from vcc.core.model import Channel, Pool
-from vcc.lab.config import LabConfig
+from vcc.config.lab import LabConfig
 
 #: Most contacts of one channel an agent may hold at once.
 MAX_CAPACITY = 20

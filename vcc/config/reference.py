@@ -37,6 +37,7 @@ from vcc.config.tenants import (
     TenantConfig,
 )
 from vcc.config.trunks import SipConfig, TrunkConfig
+from vcc.config.lab import LabConfig, LabLinkConfig, WanSettings
 
 _NODE_MODELS = {model for model, _ in NODE_TYPES.values()}
 _NODES_INTRO = (
@@ -73,6 +74,9 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("Dashboard user", "`dashboards.users[]`", DashboardUserConfig),
     ("SIP", "`sip`", SipConfig),
     ("SIP trunk", "`sip.trunks[]`", TrunkConfig),
+    ("Network lab", "`lab`", LabConfig),
+    ("WAN settings", "`lab.default`", WanSettings),
+    ("Lab link", "`lab.links[]`", LabLinkConfig),
 ]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from vcc.config import ClusterConfig
-from vcc.lab.config import LabConfig
+from vcc.config.lab import LabConfig
 from vcc.lab.netns import LAB_SPACE, NETNS_DIR, LabError, _ip, in_netns, processes_in
 from vcc.runtime import procs
 

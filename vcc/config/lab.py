@@ -42,8 +42,9 @@ class LabLinkConfig(WanSettings):
 
 
 class LabConfig(ConfigModel):
-    """The network lab of `vcc up --lab`: each site in its own network namespace, every packet between
-    them through a WAN emulator in the hub (see docs/lab.md). Ignored by a plain `vcc up`."""
+    """The network lab of `vcc up --lab` (docs/lab.md): a namespace per site, WAN emulated between them.
+
+    Ignored by a plain `vcc up`."""
 
     subnet: str | None = Field(
         None,
