@@ -96,6 +96,11 @@ async def run_sipp(tmp: Path, scenario: str, port: int, *, calls: int = 1, rate:
     except TimeoutError:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = await proc.communicate()
+    except BaseException:  # the test gave up on this call (cancelled): SIPp goes with it
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.shield(proc.wait())
+        raise
     errors = tmp / f"{name}_errors.log"
     stat = tmp / f"{name}_stat.csv"
     return SippRun(proc.returncode if proc.returncode is not None else -1, out.decode(errors="replace"),

@@ -294,3 +294,41 @@ async def _inband_dtmf_from_a_sip_caller_without_telephone_event(tmp_path: Path)
     finally:
         watch.task.cancel()
         await gw.close()
+
+
+def test_two_sites_on_one_machine_share_the_rtp_port_range(tmp_path: Path) -> None:
+    run(_two_sites_on_one_machine_share_the_rtp_port_range(tmp_path))
+
+
+async def _two_sites_on_one_machine_share_the_rtp_port_range(tmp_path: Path) -> None:
+    """Two sites' gateways with the same ``sip.rtp_ports`` (as the shipped cluster files have, room
+    for two calls here): each call binds a pair the other site left free; with the range full a new
+    call is refused with a 503 (Retry-After) naming the problem, and nothing else breaks."""
+    low = free_port(pair=True)
+    config = sip_config(rtp_ports=(low, low + 4))  # two pairs: low/low+1 and low+2/low+3
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    gw_a, gw_b = await start_gateway(tmp_path / "a", config), await start_gateway(tmp_path / "b", config)
+    watches = [Watcher(gw_a), Watcher(gw_b)]
+    calls = [asyncio.create_task(run_sipp(tmp_path / d, "uac_gateway_bye.xml", gw.sip.port))  # type: ignore[union-attr]
+             for d, gw in (("a", gw_a), ("b", gw_b))]  # fmt: skip
+    try:
+        for watch in watches:
+            await until("a caller leg", lambda w=watch: any(e["kind"] == "leg_up" for e in w.events))  # type: ignore[misc]
+        legs = [caller_leg(gw, w.events[0]["contact_id"]) for gw, w in zip((gw_a, gw_b), watches, strict=True)]
+        assert sorted(leg.local_port for leg in legs) == [low, low + 2]
+        full = await run_sipp(tmp_path / "c", "uac_gateway_bye.xml", gw_a.sip.port, timeout_s=15.0)  # type: ignore[union-attr]
+        assert full.returncode != 0 and "SIP/2.0 503" in full.explain(), full.explain()
+        assert "no free RTP port pair" in full.explain() and "Retry-After: 5" in full.explain()
+        for gw, w in zip((gw_a, gw_b), watches, strict=True):
+            await gw.hangup(w.events[0]["contact_id"], "agent_hangup")
+        for result in await asyncio.gather(*calls):
+            assert result.returncode == 0, result.explain()
+    finally:
+        for watch in watches:
+            watch.task.cancel()
+        for task in calls:
+            task.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        await gw_a.close()
+        await gw_b.close()

@@ -258,19 +258,26 @@ class SipFrontEnd:
             await self._withdraw(contact_id)
             return
         leg = SipLeg(contact_id, self.clock, self.advertise_ip, self.config.rtp_ports, tuple(self.config.codecs))
-        leg.on_closed = lambda: self._leg_closed(handle)
         call.contact_id, call.leg = contact_id, leg
         try:
             answer = await self.gateway.sip_caller(contact_id, entry.tenant, entry.flow, caller_id, leg, offer,
                                                    entry.queue)  # fmt: skip
-        except MediaError as e:
+        except MediaError as e:  # the leg closed without a word to the caller: the INVITE gets the reason
             call.contact_id = ""
-            self._refuse(handle, 488 if "codec" in str(e) else 500, [("Warning", f'399 vcc "{str(e)[:100]}"')])
+            text = str(e)
+            busy = "RTP port" in text  # every RTP port pair taken: come back later
+            status, extra = (503, [("Retry-After", "5")]) if busy else (488 if "codec" in text else 500, [])
+            self._refuse(handle, status, [*extra, ("Warning", f'399 vcc "{text[:100]}"')])
             await self._withdraw(contact_id)
             return
         if call.cancelled or handle not in self.calls:  # CANCEL while the leg started
+            self.calls.pop(handle, None)
             await self.gateway.hangup(contact_id, "caller_hangup")
             return
+        if leg.closed:  # the gateway ended the call while it started (shutdown)
+            self._refuse(handle, 480, [("Warning", '399 vcc "the call ended before it was answered"')])
+            return
+        leg.on_closed = lambda: self._leg_closed(handle)  # from here the gateway's end is a BYE
         self._run(self.core.answer(handle, answer, time.monotonic()))
         self.counters["answered"] += 1
         self.setup_ms.append((time.monotonic() - call.started) * 1000)
