@@ -33,7 +33,16 @@ from vcc.coord.etcd_server import EtcdMemberProcess, EtcdMemberSpec, EtcdTuning,
 from vcc.coord.keys import CoordKeys
 from vcc.errors import VccError
 from vcc.runtime import procs
-from vcc.runtime.raycluster import RayHeadSpec, ray_env, start_head, stop_head, wait_head
+from vcc.runtime.raycluster import (
+    RAY_STARTUP_TIMEOUT,
+    RayHeadSpec,
+    RayStartError,
+    ray_env,
+    start_head,
+    stop_head,
+    wait_head,
+    wait_port_free,
+)
 
 
 class LaunchError(VccError):
@@ -159,7 +168,18 @@ def up(config: ClusterConfig, config_path: Path, run_dir: Path, *, sites: list[s
             heads[s.id] = start_head(ray_spec(s, run_dir, prefix[s.id]), run_dir / "logs" / f"ray-{s.id}.log",
                                      ray_bin())
         for s in todo:
-            wait_head(ray_spec(s, run_dir, prefix[s.id]), heads[s.id], run_dir / "logs" / f"ray-{s.id}.log")
+            spec, head_log = ray_spec(s, run_dir, prefix[s.id]), run_dir / "logs" / f"ray-{s.id}.log"
+            try:
+                wait_head(spec, heads[s.id], head_log)
+            except RayStartError as e:
+                if RAY_STARTUP_TIMEOUT not in str(e):
+                    raise
+                # Ray gives its raylet a fixed 30 s to register; a starved machine can miss it. Once more.
+                log(f"site {s.id}: the Ray head timed out starting up; starting it again")
+                stop_head(heads[s.id])
+                wait_port_free(spec.gcs_port, spec.host, timeout_s=15.0)
+                heads[s.id] = start_head(spec, head_log, ray_bin())
+                wait_head(spec, heads[s.id], head_log)
         log(f"Ray heads up ({time.monotonic() - t0:.1f} s)")
 
         for s in todo:

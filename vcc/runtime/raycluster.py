@@ -97,6 +97,17 @@ def wait_head(spec: RayHeadSpec, pid: int, log_path: Path, timeout_s: float = 90
     raise RayStartError(f"site {spec.site}: Ray head not up after {timeout_s:.0f} s; see {log_path}")
 
 
+#: What ``ray start`` says when its raylet missed Ray's fixed 30 s to register (a starved machine).
+RAY_STARTUP_TIMEOUT = "timed out during startup"
+
+
+def wait_port_free(port: int, host: str, timeout_s: float) -> None:
+    """Wait until nothing listens on ``host:port`` any more (a stopped head's GCS letting go)."""
+    deadline = time.monotonic() + timeout_s
+    while _port_in_use(port, host) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _last_error(log_path: Path) -> str:
     """The last line of ``ray start``'s output that looks like a reason (the whole log is long)."""
     try:
