@@ -58,7 +58,9 @@ def test_same_codec_legs_forward_payloads_both_ways_and_record(codec: str, tmp_p
             # hold: the caller's payloads are no longer forwarded (music plays to the caller)
             await gw.hold(cid)
             await until("nothing forwarded on hold", lambda: leg_caller.forward_to is None)
-            forwarded = leg_caller.frames_forwarded
+            forwarded, decoded = leg_caller.frames_forwarded, leg_caller.frames_in
+            await until("the caller's audio decoded again (jitter buffer and decoder) on hold",
+                        lambda: leg_caller.frames_in > decoded + 25)  # fmt: skip
             await until("music on hold, not the agent", lambda: not hears(caller, AGENT_HZ, 0.5))
             assert leg_caller.frames_forwarded == forwarded
             # consult: the two agents' payloads go to each other, the caller hears music

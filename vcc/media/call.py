@@ -264,10 +264,9 @@ class Call:
                 continue  # a SIP caller: its G.711 RTP is paced by the gateway's clock, decoded as before
             dst, channel = routes.get(id(src), (None, None))
             if self.passthrough and isinstance(dst, Leg) and src.can_forward_to(dst):
-                src.forward_to = dst
-                src.on_forwarded = self._recording_sink(channel) if channel is not None else None
+                src.forward(dst, self._recording_sink(channel) if channel is not None else None)
             else:
-                src.forward_to, src.on_forwarded = None, None
+                src.forward(None, None)
 
     def _recording_sink(self, channel: int) -> AudioSink:
         def record(pcm16: Pcm, at_s: float) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import rtp as aiortc_rtp
 from aiortc.codecs import CODECS
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
@@ -246,6 +247,7 @@ class Leg:
         self.on_forwarded: AudioSink | None = None  # (16 kHz mono, arrival time.time())
         self._payload_decoder: PayloadDecoder | None = None
         self._clock_hz = RATE_HZ
+        self._receiver: Any = None
         self.connected = False
         self.closed = False
         self._reader: asyncio.Task[None] | None = None
@@ -286,7 +288,7 @@ class Leg:
         transceiver.setCodecPreferences(wanted)
 
     def _hook_receiver(self, transceiver: RTCRtpTransceiver) -> None:
-        receiver = transceiver.receiver
+        receiver = self._receiver = transceiver.receiver
         original = receiver._handle_rtp_packet
         te_types: set[int] = set()
         remote = self.pc.remoteDescription
@@ -313,6 +315,18 @@ class Leg:
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+    def forward(self, dst: Leg | None, on_forwarded: AudioSink | None) -> None:
+        """Forward this leg's payloads to ``dst`` (None: back to aiortc's jitter buffer and decoder)."""
+        if dst is None and self.forward_to is not None:
+            # the jitter buffer last saw a sequence number from before the passthrough: start it
+            # afresh rather than let it take the jump for misordering (or play stale frames)
+            receiver = self._receiver
+            old = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+            if isinstance(old, JitterBuffer):
+                fresh = JitterBuffer(capacity=old.capacity, prefetch=getattr(old, "_prefetch", 4))
+                setattr(receiver, "_RTCRtpReceiver__jitter_buffer", fresh)  # noqa: B010
+        self.forward_to, self.on_forwarded = dst, on_forwarded
 
     def can_forward_to(self, other: Leg) -> bool:
         """Payloads of this leg can go to ``other`` as they are: both negotiated the same codec."""
