@@ -1,0 +1,84 @@
+"""The SIP listener of a real site survives its process: ``vcc up`` of cluster/dev.yaml on free ports;
+SIPp calls through the IVR (RFC 4733 key 2) and hangs up; media gateway 0's process is killed by PID;
+Ray restarts it and it opens the site's SIP port again by itself (``vcc status`` shows it listening,
+from a new process), and the next SIPp call goes through the IVR to the queue as the first did."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_sip_site_e2e import sip_cluster_file
+from tests.integration.sip_harness import run_sipp
+from tests.integration.test_three_sites_failover import all_events
+from vcc.client.contacts import SiteClient
+from vcc.config import load_config
+from vcc.runtime import launcher
+
+pytestmark = pytest.mark.integration
+
+
+def gateway0(address: str) -> dict[str, Any] | None:
+    """Gateway 0's health detail from the site's status (None while it does not answer)."""
+    async def ask() -> dict[str, Any] | None:
+        client = SiteClient(address)
+        try:
+            status = await client.status()
+        except Exception:  # the site is busy restarting an actor: ask again
+            return None
+        finally:
+            await client.close()
+        for a in status.actors:
+            if a.name.endswith("/gateway/0") and a.healthy:
+                return dict(json.loads(a.detail))
+        return None
+
+    return asyncio.run(ask())
+
+
+def routed_sip_calls(run_dir: Path) -> list[str]:
+    """SIP calls the IVR sent to a queue (their `queued` event after `ivr`)."""
+    events = [e for e in all_events(run_dir) if e.get("kind") == "contact"]
+    sip = {e["contact_id"] for e in events if (e.get("data") or {}).get("origin") == "sip"}
+    return [e["contact_id"] for e in events if e["contact_id"] in sip and e["state"] == "queued"
+            and e.get("prev_state") == "ivr"]  # fmt: skip
+
+
+def test_sip_listener_comes_back_with_a_restarted_gateway(tmp_path: Path) -> None:
+    path = sip_cluster_file(tmp_path)
+    config = load_config(path)
+    run_dir = tmp_path / "run"
+    state = launcher.up(config, path, run_dir, log=lambda m: None)
+    try:
+        port = int(state.sites[config.sites[0].id].sip.rsplit(":", 1)[1])
+        first = asyncio.run(run_sipp(tmp_path, "uac_ivr.xml", port))
+        assert first.returncode == 0, first.explain()
+        before = gateway0(config.sites[0].grpc_address)
+        assert before is not None
+        os.kill(int(before["pid"]), signal.SIGKILL)
+
+        deadline = time.monotonic() + 120  # Ray restarts the actor; slow on a loaded 2-core machine
+        after = None
+        while time.monotonic() < deadline:
+            after = gateway0(config.sites[0].grpc_address)
+            if after is not None and after["pid"] != before["pid"] and "sip" in after:
+                break
+            time.sleep(0.5)
+        assert after is not None and "sip" in after, f"gateway 0 did not listen for SIP again: {after}"
+        assert after["sip"]["port"] == port
+
+        second = asyncio.run(run_sipp(tmp_path, "uac_ivr.xml", port))
+        assert second.returncode == 0, second.explain()
+        deadline = time.monotonic() + 30
+        while len(routed_sip_calls(run_dir)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert len(set(routed_sip_calls(run_dir))) == 2, routed_sip_calls(run_dir)
+    finally:
+        launcher.down(run_dir, log=lambda m: None)
