@@ -135,7 +135,7 @@ class Agent:
         """Add the time since the last move to handling or staffed time (call before the move)."""
         dt = now - self._acc_at
         if dt > 0:
-            if self.connected or self.wrapping:
+            if self.in_hand > len(self.offers):  # something connected or in wrap-up (see _release)
                 self.handling_s += dt
                 self.staffed_s += dt
             elif self.available:
@@ -224,10 +224,17 @@ class Agent:
     def _reserve(self, contact_id: str, channel: Channel, now: float) -> AgentEvent:
         """``offer`` without its checks, for the router, which offers only to agents its indexes
         hold as free for the channel."""
-        if now > self._acc_at:
-            self._account(now)
+        offers = self.offers
+        dt = now - self._acc_at
+        if dt > 0:  # ``_account``, inlined
+            if self.in_hand > len(offers):
+                self.handling_s += dt
+                self.staffed_s += dt
+            elif self.available:
+                self.staffed_s += dt
+            self._acc_at = now
         prev = self.state
-        self.offers[contact_id] = channel
+        offers[contact_id] = channel
         load = self.load
         load[_KEY[channel]] += 1
         self.in_hand += 1
@@ -285,10 +292,15 @@ class Agent:
 
     def _release(self, channel: Channel, contact_id: str, now: float, handling: bool) -> AgentEvent:
         """Free the slot of a contact already taken out of ``offers``/``connected``/``wrapping``;
-        ``handling`` says it was connected or in wrap-up until now (for occupancy)."""
+        ``handling`` says it was connected or in wrap-up until now (for occupancy).
+
+        ``in_hand`` counts offers, connected and wrapping contacts (``load`` summed), so what is left
+        in hand is known without reading the ``connected`` and ``wrapping`` maps: on a large center
+        each read of a map is a likely cache miss."""
+        in_hand = self.in_hand - 1  # left in hand, the released contact being out of its map
         dt = now - self._acc_at
         if dt > 0:
-            if handling or self.connected or self.wrapping:
+            if handling or in_hand > len(self.offers):  # or something else connected or wrapping
                 self.handling_s += dt
                 self.staffed_s += dt
             elif self.available:
@@ -297,16 +309,16 @@ class Agent:
         prev = self.state
         load = self.load
         load[_KEY[channel]] -= 1
-        self.in_hand -= 1
+        self.in_hand = in_hand
         self.idle_since = now
-        if self.offers:
+        if not in_hand:
+            state = READY if self.available else NOT_READY
+        elif self.offers:
             state = RESERVED
         elif self.connected:
             state = BUSY
-        elif self.wrapping:
-            state = WRAP_UP
         else:
-            state = READY if self.available else NOT_READY
+            state = WRAP_UP
         self.state = state
         return agent_event(now, self.id, state, prev, self.reason_code, contact_id, channel, load.copy())
 

@@ -87,25 +87,29 @@ def pick_agent(levels: list[FreeLevel], skills: dict[str, int] | None, now: floa
     The caller must offer it a contact (which re-indexes it): its triple may be passed over at once."""
     for level in levels:
         items = level.items
-        n = len(items)
         i = level.head
-        while i < n and items[i]._order is not items[i + 1]:  # skip dead triples for good
+        n = len(items)
+        if i == n:  # empty (a common case for the upper levels of a least-occupied queue)
+            continue
+        if items[i]._order is not items[i + 1]:
             i += 3
-        level.head = i
-        if i == n:
-            continue
-        if skills:
-            found = _pick_skilled(level, skills)
-            if found is not None:
-                return found
-            continue
+            while i < n and items[i]._order is not items[i + 1]:  # skip dead triples for good
+                i += 3
+            if i == n:
+                level.head = i
+                continue
         # Times only grow along the level: the head is tied only if the next triple (live or dead)
         # was appended at the same time.
-        if i + 3 < n and items[i + 5] == items[i + 2]:
+        if not skills and (i + 3 == n or items[i + 5] != items[i + 2]):
+            level.head = i + 3  # the agent is offered a contact, which re-indexes it: this triple dies
+            agent: Agent = items[i]
+            return agent
+        level.head = i
+        if not skills:
             return _pick_tied(level, items[i + 2], now)
-        level.head = i + 3  # the agent is offered a contact, which re-indexes it: this triple dies
-        agent: Agent = items[i]
-        return agent
+        found = _pick_skilled(level, skills)
+        if found is not None:
+            return found
     return None
 
 
