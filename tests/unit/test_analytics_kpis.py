@@ -3,10 +3,12 @@ intervals, short abandons, transfers, callbacks, each tenant's service-level for
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
-from tests.unit.analytics_fixture import B, catalog, lazy_events
+from tests.unit.analytics_fixture import B, catalog, events, lazy_events
 from vcc.analytics import cdr, kpis
+from vcc.analytics.warehouse import events_frame
 from vcc.errors import VccError
 
 
@@ -116,3 +118,43 @@ def test_bad_grouping_and_interval_are_one_line_errors():
         kpis.contact_kpis(c, by=["region"])
     with pytest.raises(VccError, match="interval '5m'"):
         kpis.contact_kpis(c, interval="5m")
+
+
+def _note(cid: str, t: float, state: str, reason: str, agent: str, data: dict | None = None) -> dict:
+    return {"kind": "contact", "ts": B + t, "contact_id": cid, "tenant": "t1", "channel": "voice", "state": state,
+            "prev_state": state, "queue": "q1", "agent_id": agent, "reason": reason, "data": data or {},
+            "schema_version": 1, "site": "A"}  # fmt: skip
+
+
+def _with_notes(notes: list[dict]) -> pl.LazyFrame:
+    ev = sorted(events() + notes, key=lambda e: e["ts"])
+    for i, e in enumerate(ev, 1):
+        e["seq"] = i
+    return events_frame(ev).lazy()
+
+
+def test_hold_resume_and_disposition_notes_are_not_transitions():
+    """Notes are logged in the contact's current state (state == prev_state): c1 (connected 10..70,
+    wrap-up 70..80) is held 20..35 and 50..60 and gets a chat line; d1 gets its disposition only from
+    the agent's note (as an agent desk's Complete/EndWrapUp logs it)."""
+    notes = [_note("c1", 20, "connected", "hold", "a1"), _note("c1", 35, "connected", "resume", "a1"),
+             _note("c1", 50, "connected", "hold", "a1"), _note("c1", 60, "connected", "resume", "a1"),
+             _note("c1", 40, "connected", "message", "a1", {"from": "agent", "text": "hi"}),
+             _note("d1", 70, "connected", "disposition", "s1", {"disposition": "resolved", "by": "s1"})]  # fmt: skip
+    c = cdr.contacts(_with_notes(notes), catalog()).collect()
+    c1 = _row(c, contact_id="c1")
+    assert (c1["hold_s"], c1["talk_s"], c1["wrap_s"], c1["handle_s"]) == (25.0, 35.0, 10.0, 70.0)
+    assert (c1["answered_ts"], c1["agent_id"], c1["disposition"]) == (B + 10, "a1", "resolved")
+    d1 = _row(c, contact_id="d1")  # the disposition note is the only one d1 has
+    assert (d1["disposition"], d1["talk_s"], d1["fcr_num"], d1["fcr_den"]) == ("resolved", 60.0, 1, 1)
+    segs = cdr.segments(_with_notes(notes)).filter(pl.col("contact_id") == "c1").collect()
+    assert segs.height == 1 and segs["talk_s"].to_list() == [60.0]
+
+
+def test_a_hold_without_resume_ends_when_the_talk_ends():
+    """c4 is held by a2 at 950 for a consultation and transferred at 980 without a resume (30 s of
+    hold); then held by a1 at 1040 and the caller hangs up at 1050 (10 s)."""
+    notes = [_note("c4", 950, "connected", "hold", "a2"), _note("c4", 951, "connected", "consult_start", "a2"),
+             _note("c4", 1040, "connected", "hold", "a1")]  # fmt: skip
+    c4 = _row(cdr.contacts(_with_notes(notes), catalog()).collect(), contact_id="c4")
+    assert (c4["hold_s"], c4["talk_s"], c4["handle_s"], c4["transfers"]) == (40.0, 80.0, 120.0, 1)

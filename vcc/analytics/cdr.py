@@ -22,9 +22,16 @@ CDR_COLUMNS = [
 ]  # fmt: skip
 
 
+def _transitions(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Contact events that move the contact (``state != prev_state``): not the notes a live contact
+    logs in its current state (hold, resume, disposition, chat lines, consults)."""
+    prev = pl.col("prev_state")
+    return events.filter((pl.col("kind") == "contact") & (prev.is_null() | (pl.col("state") != prev)))
+
+
 def _contact_events(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Contact events in order per contact, with the time of the contact's next event."""
-    c = events.filter(pl.col("kind") == "contact").select(
+    """Contact transitions in order per contact, with the time of the contact's next transition."""
+    c = _transitions(events).select(
         "contact_id", "tenant", "channel", "state", "queue", "agent_id", "site", "ts", "seq", "data"
     )
     c = c.sort("contact_id", "ts", "site", "seq")
@@ -36,62 +43,80 @@ def _contact_events(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def hold_times(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Seconds on hold per contact (``contact_id``, ``hold_s``), from the ``hold``/``resume`` notes a
+    connected contact logs: a hold lasts until the next ``resume`` or until the talk ends (a transfer
+    after a consultation, the agent's complete, the caller hanging up), whichever comes first. Only the
+    contacts that were ever held are looked at: the notes are few, so this stays small."""
+    state, prev, reason = pl.col("state"), pl.col("prev_state"), pl.col("reason")
+    contact = pl.col("kind") == "contact"
+    held = events.filter(contact & (reason == "hold")).select("contact_id").unique()
+    closers = events.filter(
+        contact & ((reason.is_in(["hold", "resume"]) & (state == prev)) | ((prev == "connected") & (state != prev)))
+    ).select("contact_id", "ts", "seq", pl.when(state == prev).then(reason).alias("what"))
+    c = closers.join(held, on="contact_id", how="semi").sort("contact_id", "ts", "seq")
+    same = pl.col("contact_id").shift(-1) == pl.col("contact_id")
+    held_s = pl.when(same & (pl.col("what") == "hold")).then(pl.col("ts").shift(-1) - pl.col("ts"))
+    return c.select("contact_id", held_s.alias("hold_s")).group_by("contact_id").agg(pl.col("hold_s").sum())
+
+
 def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFrame:
     """One row per contact (CDR_COLUMNS), plus the per-contact indicators the KPIs sum.
 
-    One sort by time, then one ``group_by`` (which keeps that order within each contact). Talk time
-    is the sum of the times of the events that leave
-    ``connected`` (their ``prev_state``) minus the sum of the times of the ``connected`` events, and
-    the same for wrap-up; no per-contact sort."""
+    One sort by time, then one ``group_by`` whose aggregations are all plain ``min``/``max``/``sum``/
+    ``first``/``last`` of columns masked before it (what the streaming engine aggregates natively; a
+    ``filter`` inside an aggregation is evaluated group by group). Talk time is the sum of the times of
+    the transitions that leave ``connected`` minus the sum of the times of those that enter it (one
+    signed column), the same for wrap-up. Notes (``state == prev_state``: hold, resume, disposition,
+    chat) are not transitions; hold seconds come from ``hold_times`` and are taken out of talk time."""
     catalog = catalog or Catalog()
-    state, prev, ts = pl.col("state"), pl.col("prev_state"), pl.col("ts")
-    c = events.filter(pl.col("kind") == "contact").select(
-        "contact_id", "tenant", "channel", "queue", "agent_id", "site", "ts",
-        (state == "queued").alias("is_q"), (state == "connected").alias("is_conn"),
-        state.is_in(TERMINAL).alias("is_end"), state.alias("state"),
-        ((prev == "connected") & (state != "connected")).alias("talk_end"),
-        ((prev == "wrap_up") & (state != "wrap_up")).alias("wrap_end"), (state == "wrap_up").alias("is_wrap"),
-        pl.col("data").str.json_path_match("$.disposition").alias("disp"),
-        pl.col("data").str.json_path_match("$.hold_s").cast(pl.Float64, strict=False).alias("hold"),
-    ).sort("ts", maintain_order=True)  # fmt: skip
-    q, conn, end = pl.col("is_q"), pl.col("is_conn"), pl.col("is_end")
-
-    def at_first(col: str, where: pl.Expr) -> pl.Expr:  # rows are in ts order (sorted below)
-        return pl.col(col).filter(where).first()
-
-    def at_last(col: str, where: pl.Expr) -> pl.Expr:
-        return pl.col(col).filter(where).last()
-
-    has_disp = pl.col("disp").is_not_null()
-    agg = c.group_by("contact_id").agg(
-        pl.col("tenant").max(), pl.col("channel").max(),
-        at_first("queue", q).alias("first_queue"), pl.col("queue").max().alias("any_queue"),
-        at_first("agent_id", conn).alias("agent_id"),
-        at_last("site", end).alias("end_site"), at_last("site", pl.lit(True)).alias("last_site"),
-        at_first("site", pl.lit(True)).alias("arrival_site"),
-        ts.min().alias("first_ts"), ts.filter(q).min().alias("queued_ts"), ts.filter(conn).min().alias("answered_ts"),
-        ts.filter(end).max().alias("ended_ts"), at_last("state", end).alias("terminal"),
-        ts.filter(pl.col("talk_end")).sum().alias("_talk_end"), ts.filter(conn).sum().alias("_talk_start"),
-        pl.col("talk_end").sum().alias("_n_talk_end"), conn.sum().alias("_n_conn"),
-        ts.filter(pl.col("wrap_end")).sum().alias("_wrap_end"), ts.filter(pl.col("is_wrap")).sum().alias("_wrap_start"),
-        pl.col("wrap_end").sum().alias("_n_wrap_end"), pl.col("is_wrap").sum().alias("_n_wrap"),
-        pl.col("hold").sum().alias("hold_s"), at_last("disp", has_disp).alias("disposition"),
-        (pl.col("state") == "transferred").sum().cast(pl.Int64).alias("transfers"),
-        (pl.col("state") == "callback_requested").any().alias("callback_requested"),
+    state, prev, ts, reason = pl.col("state"), pl.col("prev_state"), pl.col("ts"), pl.col("reason")
+    moved = prev.is_null() | (state != prev)
+    q, conn, end = state == "queued", moved & (state == "connected"), state.is_in(TERMINAL)
+    talk_end, talk_start = (prev == "connected") & moved, conn
+    wrap_end, wrap_start = (prev == "wrap_up") & moved, moved & (state == "wrap_up")
+    data = pl.col("data")
+    disp = pl.when(data.is_not_null() & (state != "arrived")).then(data.str.json_path_match("$.disposition"))
+    c = events.filter(pl.col("kind") == "contact").sort("ts", maintain_order=True).select(
+        "contact_id", "tenant", "channel", "ts",
+        pl.col("site").alias("last_site"), pl.col("site").alias("arrival_site"),
+        pl.when(q).then(pl.col("queue")).alias("first_queue"), pl.col("queue").alias("any_queue"),
+        pl.when(conn).then(pl.col("agent_id")).alias("agent_id"),
+        pl.when(end).then(pl.col("site")).alias("end_site"), pl.when(end).then(state).alias("terminal"),
+        pl.when(q).then(ts).alias("queued_ts"), pl.when(conn).then(ts).alias("answered_ts"),
+        pl.when(end).then(ts).alias("ended_ts"),
+        (pl.when(talk_end).then(ts).otherwise(0.0) - pl.when(talk_start).then(ts).otherwise(0.0)).alias("_talk"),
+        (talk_end.cast(pl.Int32) - talk_start.cast(pl.Int32)).alias("_talk_open"),
+        (pl.when(wrap_end).then(ts).otherwise(0.0) - pl.when(wrap_start).then(ts).otherwise(0.0)).alias("_wrap"),
+        (wrap_end.cast(pl.Int32) - wrap_start.cast(pl.Int32)).alias("_wrap_open"),
+        disp.alias("disposition"), (reason == "hold").alias("_held"),
+        (moved & (state == "transferred")).cast(pl.Int64).alias("transfers"),
+        (state == "callback_requested").alias("callback_requested"),
     )  # fmt: skip
+    agg = c.group_by("contact_id").agg(
+        pl.col("tenant", "channel", "arrival_site").first(), pl.col("last_site").last(),
+        pl.col("first_queue", "agent_id").first(ignore_nulls=True), pl.col("any_queue").max(),
+        pl.col("end_site", "terminal", "disposition").last(ignore_nulls=True),
+        ts.min().alias("first_ts"), pl.col("queued_ts", "answered_ts").min(), pl.col("ended_ts").max(),
+        pl.col("_talk", "_talk_open", "_wrap", "_wrap_open", "transfers").sum(),
+        pl.col("_held", "callback_requested").max(),
+    )  # fmt: skip
+    agg = agg.join(hold_times(events), on="contact_id", how="left").with_columns(
+        hold_s=pl.when(pl.col("_held")).then(pl.col("hold_s").fill_null(0.0)).otherwise(0.0)
+    )
     cdr = agg.with_columns(
         queue=pl.coalesce("first_queue", "any_queue"),
         site=pl.coalesce("end_site", "last_site"),
-        talk_s=pl.when(pl.col("_n_talk_end") == pl.col("_n_conn")).then(pl.col("_talk_end") - pl.col("_talk_start")),
-        wrap_s=pl.when(pl.col("_n_wrap_end") == pl.col("_n_wrap")).then(pl.col("_wrap_end") - pl.col("_wrap_start")),
+        talk_s=pl.when(pl.col("_talk_open") == 0).then(pl.col("_talk") - pl.col("hold_s")),
+        wrap_s=pl.when(pl.col("_wrap_open") == 0).then(pl.col("_wrap")),
         wait_s=pl.when(pl.col("queued_ts").is_not_null())
         .then(pl.coalesce("answered_ts", "ended_ts") - pl.col("queued_ts")),
         outcome=pl.when(pl.col("terminal").is_null()).then(pl.lit("open"))
         .when((pl.col("terminal") == "completed") & pl.col("queued_ts").is_null()).then(pl.lit("self_service"))
         .otherwise(pl.col("terminal")),
     ).with_columns(
-        handle_s=pl.col("talk_s").fill_null(0.0) + pl.col("hold_s").fill_null(0.0) + pl.col("wrap_s").fill_null(0.0)
-    ).drop(cs.starts_with("_"))
+        handle_s=pl.col("talk_s").fill_null(0.0) + pl.col("hold_s") + pl.col("wrap_s").fill_null(0.0)
+    ).drop(cs.starts_with("_"), "first_queue", "any_queue", "end_site", "last_site", "terminal")
     cdr = cdr.join(catalog.tenants_frame().lazy(), on="tenant", how="left").join(
         catalog.queues_frame().lazy(), on="queue", how="left"
     )
