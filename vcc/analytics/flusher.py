@@ -110,6 +110,33 @@ def sync_once(log_dir: Path, root: Path, site: str, *, tail: LogTail | None = No
         written += count
 
 
+def site_log_dirs(run_dir: Path, sites: list[str] | None = None) -> dict[str, Path]:
+    """Each site's event log folder in a run dir (``sites/<site>/events``), or only ``sites``."""
+    base = run_dir / "sites"
+    if not base.is_dir():
+        return {}
+    return {d.name: d / "events" for d in sorted(base.iterdir())
+            if (d / "events").is_dir() and (sites is None or d.name in sites)}  # fmt: skip
+
+
+def sync_stopped(run_dir: Path, root: Path, sites: list[str] | None = None) -> dict[str, int | None]:
+    """Copy what each site's log holds and its warehouse lacks, for sites whose sink is not running
+    (``vcc warehouse sync``, and ``vcc down`` once the sites stopped: the events of the sink's last
+    flush interval); None for a site whose writer lock is held (a running sink flushes by itself)."""
+    out: dict[str, int | None] = {}
+    for site, log_dir in site_log_dirs(run_dir, sites).items():
+        lock = warehouse.WriterLock(root, site)
+        if not lock.acquire():
+            out[site] = None
+            continue
+        try:
+            warehouse.remove_stale_tmp(root, site)
+            out[site], _ = sync_once(log_dir, root, site)
+        finally:
+            lock.release()
+    return out
+
+
 class Flusher:
     """A thread that runs ``sync_once`` every ``interval_s`` and once more on ``close``. Holds the
     site's writer lock for its lifetime; without the lock (another writer) it does nothing."""

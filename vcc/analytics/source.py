@@ -13,7 +13,7 @@ import polars as pl
 
 from vcc.analytics import warehouse
 from vcc.analytics.catalog import Catalog
-from vcc.analytics.flusher import sync_once
+from vcc.analytics.flusher import site_log_dirs, sync_stopped
 from vcc.config.loader import load_config
 from vcc.errors import VccError
 from vcc.runtime.launcher import RunState, default_run_dir
@@ -35,10 +35,7 @@ class Source:
         return warehouse.scan_events(self.root)
 
     def log_dirs(self) -> dict[str, Path]:
-        sites = self.run_dir / "sites"
-        if not sites.is_dir():
-            return {}
-        return {d.name: d / "events" for d in sorted(sites.iterdir()) if (d / "events").is_dir()}
+        return site_log_dirs(self.run_dir)
 
 
 def open_source(run_dir: Path | None, config_path: Path | None) -> Source:
@@ -63,18 +60,7 @@ def open_source(run_dir: Path | None, config_path: Path | None) -> Source:
 def sync(source: Source) -> dict[str, int | None]:
     """Copy what each site's log holds and its warehouse lacks, for sites whose sink is not running
     (a running sink flushes by itself); None for those skipped."""
-    out: dict[str, int | None] = {}
-    for site, log_dir in source.log_dirs().items():
-        lock = warehouse.WriterLock(source.root, site)
-        if not lock.acquire():
-            out[site] = None
-            continue
-        try:
-            warehouse.remove_stale_tmp(source.root, site)
-            out[site], _ = sync_once(log_dir, source.root, site)
-        finally:
-            lock.release()
-    return out
+    return sync_stopped(source.run_dir, source.root)
 
 
 def parse_time(text: str | None, what: str) -> float | None:

@@ -281,6 +281,7 @@ def down(run_dir: Path, *, sites: list[str] | None = None, log: Any = print) -> 
             procs.terminate([rec.etcd_pid], timeout_s=5.0)
         rec.ray_pid = rec.etcd_pid = 0
     state.save()
+    _flush_warehouse(run_dir, [r.site for r in chosen], log)
     log(f"stopped site(s) {', '.join(r.site for r in chosen) or '(none)'}")
     if sites is None:
         if state.lab:
@@ -289,6 +290,22 @@ def down(run_dir: Path, *, sites: list[str] | None = None, log: Any = print) -> 
             remove_recorded_lab(state, log=log)
         (run_dir / "state.json").unlink(missing_ok=True)
     return [r.site for r in chosen]
+
+
+def _flush_warehouse(run_dir: Path, sites: list[str], log: Any) -> None:
+    """The sites' sinks flush to Parquet every second; what they logged after their last flush is
+    copied now that they stopped (their writer locks died with them)."""
+    from vcc.analytics import warehouse
+    from vcc.analytics.flusher import sync_stopped
+
+    try:
+        written = sync_stopped(run_dir, warehouse.default_root(run_dir), sites)
+    except Exception as e:  # the logs keep every event: `vcc warehouse sync` copies them later
+        log(f"warehouse not brought up to the event logs ({type(e).__name__}: {e}): run `vcc warehouse sync`")
+        return
+    busy = [site for site, n in written.items() if n is None]
+    if busy:
+        log(f"warehouse of site(s) {', '.join(busy)} still has a writer: not flushed")
 
 
 def stop_dashboard(run_dir: Path, *, log: Any = print) -> None:
