@@ -22,6 +22,7 @@ from vcc.client.contacts import SiteClient, submission
 from vcc.config import load_config
 from vcc.coord.etcd_server import EtcdCluster
 from vcc.coord.keys import CoordKeys
+from vcc.proto.v1 import site_pb2 as pb
 
 pytestmark = pytest.mark.integration
 CONTACTS = ["c1", "c2", "e1", "s1", "s2"]
@@ -96,3 +97,49 @@ def test_real_run_warehouse_matches_the_event_log(etcd: EtcdCluster, coord_keys:
                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert pl.read_parquet(cdr_file).height == len(CONTACTS)
+
+
+def test_real_run_dispositions_and_hold_reach_the_kpis(etcd: EtcdCluster, coord_keys: CoordKeys,
+                                                       tmp_path: Path) -> None:
+    """Bot agents complete with a disposition (Complete.disposition) and one contact is held and
+    resumed through the site API while it is connected: FCR and hold seconds come from what the
+    site really logged."""
+    root = tmp_path / "warehouse"
+    held: dict[str, float] = {}
+
+    async def scenario() -> InProcessSite:
+        site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
+                                   tmp_path).start()
+        pool = BotAgentPool(site.address, dev_agents("dev-01", "dev-03"), handle_s=lambda ch: 1.5)
+        client = SiteClient(site.address)
+        try:
+            await pool.start()
+            results = await client.submit([submission("h1", "chat", "demo-chat", "v1"),
+                                           submission("h2", "chat", "demo-chat", "v2")])  # fmt: skip
+            assert all(r.accepted for r in results), results
+            await wait_for(lambda: pool.stats.accepted >= 2)
+            agent = next(e["agent_id"] for e in site.events()
+                         if e.get("contact_id") == "h1" and e.get("state") == "connected")
+            t0 = time.monotonic()
+            assert (await pool.command(agent, hold=pb.Hold(contact_id="h1"))).ok
+            await asyncio.sleep(0.5)
+            assert (await pool.command(agent, resume=pb.Resume(contact_id="h1"))).ok
+            held["h1"] = time.monotonic() - t0
+            await wait_for(lambda: pool.stats.completed >= 2)
+        finally:
+            await pool.stop()
+            await client.close()
+            await site.stop()
+        return site
+
+    site = asyncio.run(scenario())
+    site.sink.close()
+    catalog = Catalog.from_config(load_config(ROOT / "cluster/dev.yaml"))
+    contacts = cdr.contacts(warehouse.scan_events(root), catalog).collect().sort("contact_id")
+    assert contacts["contact_id"].to_list() == ["h1", "h2"]
+    assert contacts["disposition"].to_list() == ["resolved", "resolved"]  # the bots' Complete.disposition
+    h1, h2 = contacts.row(0, named=True), contacts.row(1, named=True)
+    assert 0.5 <= h1["hold_s"] <= held["h1"] and h2["hold_s"] == 0.0
+    assert h1["handle_s"] == pytest.approx(h1["talk_s"] + h1["hold_s"] + h1["wrap_s"])
+    total = kpis.report(warehouse.scan_events(root), catalog, by=["tenant"], interval=None).row(0, named=True)
+    assert (total["fcr_num"], total["fcr_den"], total["fcr"]) == (2, 2, 1.0)

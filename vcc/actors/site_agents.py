@@ -44,8 +44,11 @@ async def agent_command(
         case "complete":
             wrap = 0.0 if args.get("skip_wrap_up") else None
             cid = str(args["contact_id"])
-            if args.get("disposition") and cid in c.contacts:
-                c.contacts[cid].record.data["disposition"] = str(args["disposition"])
+            placed = c.contacts.get(cid)
+            if args.get("disposition") and placed is not None and placed.agent_id == agent_id:
+                # logged as a note (reason "disposition"), as EndWrapUp does: the shard's events
+                # do not carry the controller's copy of the record's data
+                site_media.wrap_up_note(c, agent, cid, str(args["disposition"]), str(args.get("notes", "")))
             command = ("complete", cid, wrap)
         case "end_wrap_up":
             if args.get("contact_id") and (args.get("disposition") or args.get("notes")):
