@@ -98,6 +98,8 @@ async def _journey(url: str, sip_port: int, run_dir: Path, tmp_path: Path) -> st
             await agent.click("#accept")
             await until(agent, "window.vcc.call && window.vcc.audio", 30)
             await heard_hz(agent, AGENT_HZ, timeout_s=30)  # its own tone, back through the SIP caller
+            await asyncio.sleep(3.0)  # a few seconds of conversation for the recording (checked below)
+            await heard_hz(agent, AGENT_HZ)
             await agent.click("#hangup")
             await until(agent, "!document.getElementById('wrap-box').classList.contains('hidden')")
             await agent.select_option("#disposition", "resolved")
