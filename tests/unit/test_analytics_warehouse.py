@@ -74,7 +74,7 @@ def test_files_left_by_a_crashed_compaction_are_shadowed_then_removed(tmp_path: 
     assert frame.height == 12 and frame["seq"].n_unique() == 12
     result = warehouse.compact(root)
     assert [p.path.name for p in warehouse.list_parts(root)] == [warehouse.part_name(1, 12)]
-    assert result.files_after == 1
+    assert result is not None and result.files_after == 1
     assert warehouse.scan_events(root).collect()["seq"].sort().to_list() == list(range(1, 13))
 
 
@@ -86,10 +86,34 @@ def test_compact_merges_each_partition_into_one_file(tmp_path: Path):
         sync_once(tmp_path / "events", root, "A")
     before = warehouse.scan_events(root).collect().sort("seq")
     result = warehouse.compact(root)
-    assert result.files_after == 2 and result.files_before > 2
+    assert result is not None and result.files_after == 2 and result.files_before > 2
     after = warehouse.scan_events(root).collect().sort("seq")
     assert after.equals(before)
     assert {s["site"]: s["rows"] for s in warehouse.status(root)} == {"A": 15}
+
+
+def test_compact_small_runs_leaves_big_files_and_defers_deletes(tmp_path: Path):
+    """What the flusher runs every few minutes: only runs of consecutive small files are merged (a
+    big file is not rewritten), the merged files stay on disk, shadowed, until the next round."""
+    log = EventLog(tmp_path / "events")
+    root = tmp_path / "warehouse"
+    for n in (2, 3, 10, 2, 2, 2):  # seqs 1-2, 3-5 | 6-15 (big) | 16-17, 18-19, 20-21
+        log.append(_events(n, DAY + 100))
+        sync_once(tmp_path / "events", root, "A")
+    EventLog(tmp_path / "events-b").append(_events(2, DAY + 100))
+    sync_once(tmp_path / "events-b", root, "B")  # another site's partition: not this flusher's
+    before = warehouse.scan_events(root).collect().sort("site", "seq")
+    result = warehouse.compact(root, site="A", small_rows=5, wait=False, defer_deletes=True)
+    assert result is not None and (result.files_before, result.files_after, result.rows) == (6, 3, 11)
+    names = lambda site: [p.path.name for p in warehouse.live_parts(warehouse.list_parts(root, site))]  # noqa: E731
+    assert names("A") == [warehouse.part_name(1, 5), warehouse.part_name(6, 15), warehouse.part_name(16, 21)]
+    assert len(warehouse.list_parts(root, "A")) == 8  # the five merged files are still there, shadowed
+    assert len(warehouse.list_parts(root, "B")) == 1
+    assert warehouse.scan_events(root).collect().sort("site", "seq").equals(before)
+    again = warehouse.compact(root, site="A", small_rows=5, wait=False, defer_deletes=True)
+    assert again is not None and again.partitions == 0  # 1-5 and 16-21 are not small: nothing to merge
+    assert [p.path.name for p in warehouse.list_parts(root, "A")] == names("A")  # shadowed files deleted now
+    assert warehouse.scan_events(root).collect().sort("site", "seq").equals(before)
 
 
 def test_log_tail_reads_across_segments_and_waits_for_torn_lines(tmp_path: Path):

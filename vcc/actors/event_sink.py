@@ -1,6 +1,7 @@
 """The event sink: a site's durable event log, in one actor. An event is acknowledged when
 ``append`` returns (after fsync); readers replay from a sequence number. A flusher thread copies the
-log into the Parquet warehouse (``vcc.analytics``) off the append path, at least every 5 s."""
+log into the Parquet warehouse (``vcc.analytics``) off the append path, at least every 5 s, and merges
+its small files every few minutes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vcc.analytics.flusher import DEFAULT_FLUSH_INTERVAL_S, Flusher
+from vcc.analytics.flusher import DEFAULT_COMPACT_INTERVAL_S, DEFAULT_FLUSH_INTERVAL_S, Flusher
 from vcc.runtime.eventlog import EventLog
 
 
@@ -23,16 +24,17 @@ def default_warehouse(directory: Path) -> Path:
 
 class EventSink:
     def __init__(self, site: str, directory: str, warehouse_dir: str | None = None,
-                 flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S) -> None:
+                 flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+                 compact_interval_s: float = DEFAULT_COMPACT_INTERVAL_S) -> None:
         self.site = site
         self.log = EventLog(Path(directory))
         root = Path(warehouse_dir) if warehouse_dir else default_warehouse(Path(directory))
-        self.flusher = Flusher(Path(directory), root, site, flush_interval_s)
+        self.flusher = Flusher(Path(directory), root, site, flush_interval_s, compact_interval_s=compact_interval_s)
 
     def health(self) -> dict[str, Any]:
         return {"last_seq": self.log.last_seq, "directory": str(self.log.directory), "pid": os.getpid(),
                 "warehouse": str(self.flusher.root), "warehouse_events": self.flusher.flushed_events,
-                "warehouse_error": self.flusher.error}
+                "warehouse_compactions": self.flusher.compactions, "warehouse_error": self.flusher.error}
 
     def append(self, events: list[dict[str, Any]]) -> int:
         for e in events:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from vcc.analytics import warehouse
 log = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_INTERVAL_S = 1.0
+DEFAULT_COMPACT_INTERVAL_S = 300.0
+#: files of fewer events are merged by the flusher's compaction; bigger ones are left alone
+DEFAULT_COMPACT_SMALL_ROWS = 100_000
 MAX_BATCH_EVENTS = 200_000
 
 
@@ -138,21 +142,31 @@ def sync_stopped(run_dir: Path, root: Path, sites: list[str] | None = None) -> d
 
 
 class Flusher:
-    """A thread that runs ``sync_once`` every ``interval_s`` and once more on ``close``. Holds the
+    """A thread that runs ``sync_once`` every ``interval_s`` and once more on ``close``, and every
+    ``compact_interval_s`` merges its site's small files (``warehouse.compact`` with ``small_rows``,
+    deletes deferred to the next round), so a day is a few files, not one per second. Holds the
     site's writer lock for its lifetime; without the lock (another writer) it does nothing."""
 
-    def __init__(self, log_dir: Path, root: Path, site: str, interval_s: float = DEFAULT_FLUSH_INTERVAL_S) -> None:
+    def __init__(self, log_dir: Path, root: Path, site: str, interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+                 *, compact_interval_s: float = DEFAULT_COMPACT_INTERVAL_S,
+                 compact_small_rows: int = DEFAULT_COMPACT_SMALL_ROWS) -> None:
         if not 0 < interval_s <= 5:
             raise ValueError(f"warehouse flush interval must be in (0, 5] s, got {interval_s}")
+        if compact_interval_s <= 0 or compact_small_rows < 2:
+            raise ValueError(f"warehouse compaction every {compact_interval_s} s of files under "
+                             f"{compact_small_rows} events: both must be positive (and at least 2 events)")
         self.log_dir, self.root, self.site, self.interval_s = log_dir, root, site, interval_s
+        self.compact_interval_s, self.compact_small_rows = compact_interval_s, compact_small_rows
         self.lock = warehouse.WriterLock(root, site)
         self.flushed_events = 0
+        self.compactions = 0
         self.error: str | None = None
         self._tail: LogTail | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._mutex = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._compacted_at = time.monotonic()
         self.active = self.lock.acquire()
         if self.active:
             warehouse.remove_stale_tmp(root, site)
@@ -160,6 +174,23 @@ class Flusher:
             self._thread.start()
         else:
             log.warning("warehouse of site %s has another writer; this sink does not flush", site)
+
+    def compact(self) -> warehouse.CompactResult | None:
+        """Merge this site's runs of small files now (None: another compaction is running)."""
+        if not self.active:
+            return None
+        with self._mutex:
+            self._compacted_at = time.monotonic()
+            try:
+                result = warehouse.compact(self.root, site=self.site, small_rows=self.compact_small_rows,
+                                           wait=False, defer_deletes=True)  # fmt: skip
+            except Exception as e:  # the files it would merge are still there: try again next round
+                self.error = f"compaction: {type(e).__name__}: {e}"
+                log.exception("warehouse compaction of site %s failed", self.site)
+                return None
+            if result is not None and result.partitions:
+                self.compactions += 1
+            return result
 
     def flush(self) -> int:
         """Copy everything durable in the log now (the caller's thread); returns events written."""
@@ -183,6 +214,8 @@ class Flusher:
             self._wake.clear()
             if not self._stop.is_set():
                 self.flush()
+                if time.monotonic() - self._compacted_at >= self.compact_interval_s:
+                    self.compact()
 
     def close(self) -> None:
         if self._thread is not None:

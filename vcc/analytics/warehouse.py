@@ -278,36 +278,69 @@ class CompactResult:
     rows: int
 
 
-def compact(root: Path, *, min_files: int = 2) -> CompactResult:
+def _runs(group: list[PartFile], small_rows: int | None) -> list[list[PartFile]]:
+    """The runs of consecutive files to merge: all of them, or each run of small files (fewer than
+    ``small_rows`` events: ``last - first + 1``, a file's seqs being contiguous)."""
+    if small_rows is None:
+        return [group]
+    runs: list[list[PartFile]] = [[]]
+    for p in group:
+        if p.last_seq - p.first_seq + 1 < small_rows:
+            runs[-1].append(p)
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
+
+
+def compact(
+    root: Path,
+    *,
+    min_files: int = 2,
+    site: str | None = None,
+    small_rows: int | None = None,
+    wait: bool = True,
+    defer_deletes: bool = False,
+) -> CompactResult | None:
     """Merge each partition's live files into one (write-then-rename), then delete what was merged.
-    Safe beside running writers: they only add files with higher seqs than any listed here."""
+    Safe beside running writers: they only add files with higher seqs than any listed here.
+
+    ``site``: only that site's partitions. ``small_rows``: merge only runs of consecutive files of
+    fewer events (what the flusher does every few minutes: a day's big files are not rewritten again
+    and again). ``wait=False``: None at once if another compaction runs. ``defer_deletes``: leave the
+    merged files (shadowed: no reader that lists the folder after the rename uses them) for the next
+    compaction to delete, so a reader that listed them just before still finds them."""
     root = Path(root)
-    with _flock(root / ".compact.lock", blocking=True):
-        parts = list_parts(root)
+    with _flock(root / ".compact.lock", blocking=wait) as locked:
+        if not locked:
+            return None
+        parts = list_parts(root, site)
         live = live_parts(parts)
         live_set = {p.path for p in live}
         groups: dict[tuple[str, str], list[PartFile]] = {}
         for p in live:
             groups.setdefault((p.site, p.date), []).append(p)
+        for p in parts:  # left by an earlier compaction (deferred, or crashed before its deletes)
+            if p.path not in live_set:
+                p.path.unlink(missing_ok=True)
         partitions = rows = 0
         after = len(live)
-        for (site, date), group in groups.items():
-            shadowed = [p for p in parts if (p.site, p.date) == (site, date) and p.path not in live_set]
-            if len(group) < min_files:
-                for p in shadowed:  # left by a compaction that crashed before its deletes
-                    p.path.unlink(missing_ok=True)
-                continue
-            frame = pl.read_parquet([str(p.path) for p in group], schema=EVENT_SCHEMA).sort("seq")
-            first, last = group[0].first_seq, max(p.last_seq for p in group)
-            target = group[0].path.parent / part_name(first, last)
-            write_atomic(frame, target)
-            for p in [*group, *shadowed]:
-                if p.path != target:
-                    p.path.unlink(missing_ok=True)
-            _fsync_dir(target.parent)
-            partitions += 1
-            rows += frame.height
-            after -= len(group) - 1
+        for group in groups.values():
+            merged_any = False
+            for run in _runs(group, small_rows):
+                if len(run) < min_files:
+                    continue
+                frame = pl.read_parquet([str(p.path) for p in run], schema=EVENT_SCHEMA).sort("seq")
+                target = run[0].path.parent / part_name(run[0].first_seq, max(p.last_seq for p in run))
+                write_atomic(frame, target)
+                if not defer_deletes:
+                    for p in run:
+                        if p.path != target:
+                            p.path.unlink(missing_ok=True)
+                    _fsync_dir(target.parent)
+                merged_any = True
+                rows += frame.height
+                after -= len(run) - 1
+            partitions += merged_any
         return CompactResult(partitions, len(live), after, rows)
 
 

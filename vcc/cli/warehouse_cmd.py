@@ -28,6 +28,7 @@ def compact(run_dir: Path | None = RUN_DIR, config: Path | None = CONFIG) -> Non
     """Merge each partition's small files into one, atomically (readers never see an event twice)."""
     src = source.open_source(run_dir, config)
     r = warehouse.compact(src.root)
+    assert r is not None  # it waits for a compaction already running
     typer.echo(f"{src.root}: {r.partitions} partition(s) compacted, {r.files_before} -> {r.files_after} files, "
                f"{r.rows} rows rewritten")  # fmt: skip
 
