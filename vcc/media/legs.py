@@ -310,7 +310,11 @@ class Leg:
                 if self.on_forwarded is not None:
                     if self._payload_decoder is None:
                         self._payload_decoder = PayloadDecoder(self.codec)
-                    self.on_forwarded(self._payload_decoder.decode16(packet.payload), time.time())
+                    try:  # never into aiortc's receive loop: it would stop the leg
+                        self.on_forwarded(self._payload_decoder.decode16(packet.payload), time.time())
+                    except Exception:
+                        log.exception("contact %s: %s recording of forwarded audio failed", self.contact_id,
+                                      self.role)  # fmt: skip
                 return
             await original(packet, arrival_time_ms)
 
