@@ -115,7 +115,7 @@ def check_record(events: list[dict[str, Any]], cid: str) -> Path:
     journey = [(e["state"], e.get("reason")) for e in mine]
     states = [s for s, r in journey if r is None or r in ("transfer",)]
     for step in ["arrived", "ivr", "queued", "offered", "connected", "transferred", "queued", "offered",
-                 "connected"]:
+                 "connected", "transferred", "offered", "connected"]:  # blind, then attended transfer
         assert step in states, journey
         states = states[states.index(step) + 1:]
     for marker in [("connected", "hold"), ("connected", "resume"), ("connected", "consult_start"),
