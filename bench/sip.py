@@ -190,6 +190,9 @@ async def setup_rates(tmp: Path, gw: Gateway, rates: list[float], seconds: float
 async def held_calls(tmp: Path, gw: Gateway, counts: list[int], window_s: float) -> list[dict[str, Any]]:
     rows = []
     for n in [1, *counts]:
+        deadline = time.monotonic() + 60  # calls of the step before still ending: let them go first
+        while (await gw.ask())["active"] and time.monotonic() < deadline:  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.5)
         await gw.ask("reset")
         ramp_rate = min(100.0, max(1.0, n / 2))
         hold_ms = int((n / ramp_rate + window_s + 3) * 1000)
