@@ -61,7 +61,8 @@ def lab_namespaces() -> list[str]:
 
 def cluster_file(tmp_path: Path) -> Path:
     # ports only exist inside the lab's namespaces, so the file's ports collide with nothing
-    path = make_cluster_file(tmp_path, port_base=40000, runtime={"lease_ttl_s": 1})
+    # lease TTL 2 s: on the shared 2-core machine a 1 s lease fences sites now and then under no drill
+    path = make_cluster_file(tmp_path, port_base=40000, runtime={"lease_ttl_s": 2})
     raw = yaml.safe_load(path.read_text())
     raw["lab"] = {"default": {"delay_ms": 2}, "links": [{"between": ["A", "C"], "delay_ms": 10, "jitter_ms": 2}]}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
