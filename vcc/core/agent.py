@@ -71,7 +71,7 @@ class Agent:
     __slots__ = (
         "_order", "available", "in_hand", "load", "voice_exclusive", "idle_since", "_capacity",
         "_routes", "id", "state", "offers", "_acc_at", "reason_code", "connected", "wrapping",
-        "_targeted", "is_dedicated", "handling_s", "staffed_s",
+        "_targeted", "is_dedicated", "handling_s", "ready_s",
         "profile", "pool", "capacity", "blend", "logged_in_at",
     )  # fmt: skip
 
@@ -94,7 +94,7 @@ class Agent:
         self.idle_since = 0.0  # last time it became ready, or was given or released a contact
         self.logged_in_at: float | None = None
         self.handling_s = 0.0  # time with a contact connected or in wrap-up
-        self.staffed_s = 0.0  # handling time plus time ready and waiting for work
+        self.ready_s = 0.0  # time ready and waiting for work (staffed = handling + ready)
         self._acc_at = 0.0
         # Router bookkeeping: its place in idle order, contacts transferred to it and waiting, its
         # precomputed routes (``vcc.core.dispatch.Routes``).
@@ -113,7 +113,14 @@ class Agent:
     def occupancy(self) -> float:
         """Share of staffed time (handling plus ready-and-idle) spent handling contacts, up to the
         last move; 0.0 before any staffed time."""
-        return self.handling_s / self.staffed_s if self.staffed_s > 0 else 0.0
+        staffed_s = self.staffed_s
+        return self.handling_s / staffed_s if staffed_s > 0 else 0.0
+
+    @property
+    def staffed_s(self) -> float:
+        """Handling time plus time ready and waiting for work, up to the last move. (Kept as two
+        sums so that each move adds to one of them only.)"""
+        return self.handling_s + self.ready_s
 
     def free(self, channel: str) -> bool:
         """Whether one more contact on ``channel`` fits (capacity and the cross-channel rule);
@@ -137,9 +144,8 @@ class Agent:
         if dt > 0:
             if self.in_hand > len(self.offers):  # something connected or in wrap-up (see _release)
                 self.handling_s += dt
-                self.staffed_s += dt
             elif self.available:
-                self.staffed_s += dt
+                self.ready_s += dt
             self._acc_at = now
 
     def _settle(self) -> AgentState:
@@ -229,9 +235,8 @@ class Agent:
         if dt > 0:  # ``_account``, inlined
             if self.in_hand > len(offers):
                 self.handling_s += dt
-                self.staffed_s += dt
             elif self.available:
-                self.staffed_s += dt
+                self.ready_s += dt
             self._acc_at = now
         prev = self.state
         offers[contact_id] = channel
@@ -302,9 +307,8 @@ class Agent:
         if dt > 0:
             if handling or in_hand > len(self.offers):  # or something else connected or wrapping
                 self.handling_s += dt
-                self.staffed_s += dt
             elif self.available:
-                self.staffed_s += dt
+                self.ready_s += dt
             self._acc_at = now
         prev = self.state
         load = self.load

@@ -237,13 +237,15 @@ class Router(Dispatcher):
         if c.channel is not q.channel:
             _check_channel(c, q)
         state = c.state
-        if state is OFFERED or QUEUED not in TRANSITIONS[state]:
+        if state is not ARRIVED and (state is OFFERED or QUEUED not in TRANSITIONS[state]):
             raise InvalidTransition(f"contact {contact_id}", state.value, QUEUED.value)
         if now < self._now:
             now = self._now
         self._now = now
         out = self._out = []
-        if state is QUEUED:
+        if state is ARRIVED:  # the common case: a new contact, routed on arrival
+            del self._pre[contact_id]
+        elif state is QUEUED:
             self._unplace(c)
         elif state is CALLBACK_REQUESTED:
             del self._callbacks[contact_id]
