@@ -66,8 +66,11 @@ async def serve(run_dir: str, codec: str, decode_all: bool) -> None:
     from vcc.actors.media_gateway import MediaGateway
     from vcc.config.media import MediaConfig
     from vcc.media.call import Call
+    from vcc.media.encoders import LONG_LIVED
 
-    Call.passthrough = not decode_all  # the old path (decode, re-encode every frame) as a baseline
+    # the old path as a baseline: decode and re-encode every frame, and encode music per caller
+    Call.passthrough = not decode_all
+    LONG_LIVED.enabled = not decode_all
 
     gw = MediaGateway("bench", 0, None, MediaConfig(codecs=[codec]), run_dir=run_dir)
 

@@ -1,7 +1,8 @@
 """Payload passthrough at the media gateway, with real aiortc peers on loopback: bridged legs that
 negotiated the same codec (Opus, PCMU) have their RTP payloads forwarded without a decode and
 re-encode, both ways, also between two consulting agents; the recording still holds both sides
-(decoded from the forwarded payloads); legs with different codecs are transcoded as before."""
+(decoded from the forwarded payloads); legs with different codecs are transcoded as before; callers
+in queue hear music encoded once for all of them."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.integration.test_media_gateway import (
     until,
 )
 from vcc.actors.media_gateway import MediaGateway
+from vcc.media.pcm import level_dbfs
 from vcc.media.peer import TonePeer
 
 
@@ -109,6 +111,26 @@ def test_different_codecs_are_transcoded_not_forwarded(tmp_path: Path) -> None:
         finally:
             watch.task.cancel()
             for p in (caller, agent):
+                await p.close()
+            await gw.close()
+
+    run(scenario())
+
+
+def test_queued_opus_callers_hear_music_encoded_once(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        gw = MediaGateway("dev", 0, center(), run_dir=str(tmp_path))
+        first, second = TonePeer(CALLER_HZ, codec="opus"), TonePeer(CALLER_HZ, codec="opus")
+        try:
+            await connect(lambda sdp: gw.caller_offer("c-q-1", "demo", None, "+1555", sdp, "demo-general"), first)
+            await until("the first caller hears music", lambda: level_dbfs(first.recent(0.5)) > -45)
+            await connect(lambda sdp: gw.caller_offer("c-q-2", "demo", None, "+1556", sdp, "demo-general"), second)
+            leg = gw.active["c-q-2"].caller
+            await until("music payloads from the shared encoding", lambda: leg.out.frames_cached > 50)
+            await until("the second caller hears music", lambda: level_dbfs(second.recent(0.5)) > -45)
+            assert not hears(second, CALLER_HZ, 0.5)  # the music, not its own tone
+        finally:
+            for p in (first, second):
                 await p.close()
             await gw.close()
 

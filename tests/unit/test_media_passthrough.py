@@ -13,7 +13,7 @@ import pytest
 from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from vcc.media.encoders import PCM_TO_ALAW, PCM_TO_ULAW, frame_encoder
+from vcc.media.encoders import PCM_TO_ALAW, PCM_TO_ULAW, LongLivedPayloads, frame_encoder
 from vcc.media.legs import OutboundTrack, answered_codec
 from vcc.media.passthrough import (
     ALAW_TO_PCM,
@@ -23,7 +23,7 @@ from vcc.media.passthrough import (
     opus_samples_48k,
     payload_samples_48k,
 )
-from vcc.media.pcm import frequency_power, level_dbfs, tone
+from vcc.media.pcm import frequency_power, level_dbfs, music_on_hold, tone
 
 
 @pytest.mark.parametrize(("toc", "extra", "samples"), [
@@ -166,5 +166,31 @@ def test_track_stamps_own_and_forwarded_payloads_from_one_clock() -> None:
         stamps.append(item.pts)
         assert stamps == [0, 160, 320, 480, 800]  # 8 kHz clock; the 40 ms payload moved it by 320
         track.stop()
+
+    asyncio.run(scenario())
+
+
+def test_long_lived_audio_is_encoded_once_after_a_second_play() -> None:
+    async def scenario() -> None:
+        music = music_on_hold()
+        cache = LongLivedPayloads()
+        assert cache.get(music[:960]) is None  # first play: nothing, and nothing encoded
+        announcement = tone((500.0,), 1000)
+        assert cache.get(announcement[:960]) is None
+        assert cache.get(music[:960]) is None  # second play: encoded in the background from now
+        for _ in range(200):
+            if cache.get(music[960:1920]) is not None:
+                break
+            await asyncio.sleep(0.05)
+        payloads = [cache.get(music[i : i + 960]) for i in range(0, 960 * 50, 960)]
+        assert all(isinstance(p, bytes) for p in payloads) and cache.hits >= 50
+        assert cache.get(music[10:970]) is None  # off the 20 ms grid
+        assert cache.get(music[:960].copy()) is None  # not a view of long-lived audio
+        assert cache.get(announcement[960:1920]) is None  # played once: never encoded
+        decoder = PayloadDecoder("opus")
+        pcm16 = np.concatenate([decoder.decode16(p) for p in payloads if p is not None])
+        assert level_dbfs(pcm16) > -40
+        spectrum = np.abs(np.fft.rfft(pcm16.astype(np.float64)))
+        assert spectrum[: len(spectrum) // 8].sum() > 0.9 * spectrum.sum()  # the chime: below 1 kHz
 
     asyncio.run(scenario())

@@ -10,12 +10,17 @@ the track's one clock and aiortc only packs. G.711 also loses the hop to a threa
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import logging
+from typing import Any
 
 import av
 import numpy as np
 
 from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm, decimate, silence
+
+log = logging.getLogger(__name__)
 
 
 def _linear_codes() -> np.ndarray:
@@ -67,13 +72,15 @@ class OpusFrameEncoder:
     inline = False  # ~0.1-0.2 ms a frame: in the executor, as aiortc does
     clock_hz = RATE_HZ
 
-    def __init__(self) -> None:
+    def __init__(self, with_silence: bool = True) -> None:
         self.codec = self._context()
-        warm = self._context()  # a separate encoder makes the packet sent for silence
-        packets: list[bytes] = []
-        for i in range(3):
-            packets = self._encode_with(warm, silence(), i * FRAME_SAMPLES)
-        self.silence = packets[-1] if packets else b"\xf8\xff\xfe"
+        self.silence = b"\xf8\xff\xfe"
+        if with_silence:
+            warm = self._context()  # a separate encoder makes the packet sent for silence
+            packets: list[bytes] = []
+            for i in range(3):
+                packets = self._encode_with(warm, silence(), i * FRAME_SAMPLES)
+            self.silence = packets[-1] if packets else self.silence
         self._pts = 0
 
     @staticmethod
@@ -112,3 +119,76 @@ def frame_encoder(codec: str) -> FrameEncoder | None:
     if codec == "opus":
         return OpusFrameEncoder()
     return None
+
+
+class LongLivedPayloads:
+    """Opus payloads of audio many callers hear (music on hold, prompts), encoded once per array.
+
+    A frame that is a view into a long-lived array (``LoopPlayer``/``PromptPlayer`` hand out views
+    into the gateway's music and the prompt catalog's arrays), on the 20 ms grid from the array's
+    start, is looked up by (array, offset). An array is encoded (in the executor, by an encoder of its
+    own, as one continuous stream) once a second play of it starts at offset 0, so a one-off array
+    (an announcement made of pieces) is never encoded twice. Until then, and for any other frame,
+    :meth:`get` says None and the leg encodes the frame itself. The entry keeps a reference to the
+    array, so an id is never reused under it."""
+
+    def __init__(self, max_arrays: int = 256, max_frames: int = 60_000) -> None:
+        self.max_arrays = max_arrays
+        self.max_frames = max_frames  # 20 minutes of audio in all
+        self._starts: dict[int, tuple[np.ndarray, int]] = {}  # id -> (array, plays started)
+        self._payloads: dict[int, tuple[np.ndarray, list[bytes] | None]] = {}
+        self._frames = 0
+        self.hits = 0
+        self.enabled = True
+
+    def get(self, frame: Pcm) -> bytes | None:
+        base = frame.base
+        if not self.enabled or not isinstance(base, np.ndarray) or len(frame) != FRAME_SAMPLES or base.ndim != 1:
+            return None
+        offset_bytes = frame.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        if offset_bytes % (2 * FRAME_SAMPLES):
+            return None
+        index = offset_bytes // (2 * FRAME_SAMPLES)
+        key = id(base)
+        entry = self._payloads.get(key)
+        if entry is not None and entry[0] is base:
+            payloads = entry[1]
+            if payloads is not None and index < len(payloads):
+                self.hits += 1
+                return payloads[index]
+            return None
+        if index == 0:
+            self._started(key, base)
+        return None
+
+    def _started(self, key: int, base: np.ndarray) -> None:
+        seen = self._starts.get(key)
+        plays = seen[1] + 1 if seen is not None and seen[0] is base else 1
+        if len(self._starts) >= self.max_arrays:
+            self._starts.clear()
+        self._starts[key] = (base, plays)
+        frames = len(base) // FRAME_SAMPLES
+        if plays < 2 or self._frames + frames > self.max_frames or len(self._payloads) >= self.max_arrays:
+            return
+        self._payloads[key] = (base, None)
+        self._frames += frames
+        future = asyncio.get_running_loop().run_in_executor(None, _encode_array, base)
+        future.add_done_callback(lambda f: self._encoded(key, base, f))
+
+    def _encoded(self, key: int, base: np.ndarray, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            log.error("encoding long-lived audio for reuse failed", exc_info=future.exception())
+            return
+        entry = self._payloads.get(key)
+        if entry is not None and entry[0] is base:
+            self._payloads[key] = (base, future.result())
+
+
+def _encode_array(pcm: np.ndarray) -> list[bytes]:
+    encoder = OpusFrameEncoder(with_silence=False)
+    usable = len(pcm) - len(pcm) % FRAME_SAMPLES
+    return [encoder.encode(np.ascontiguousarray(pcm[i : i + FRAME_SAMPLES], dtype=np.int16))
+            for i in range(0, usable, FRAME_SAMPLES)]  # fmt: skip
+
+
+LONG_LIVED = LongLivedPayloads()  # one per process: array ids are only meaningful within it

@@ -33,7 +33,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
-from vcc.media.encoders import FrameEncoder, frame_encoder
+from vcc.media.encoders import LONG_LIVED, FrameEncoder, OpusFrameEncoder, frame_encoder
 from vcc.media.errors import MediaError
 from vcc.media.passthrough import (
     PASSTHROUGH_CODECS,
@@ -91,6 +91,7 @@ class OutboundTrack(MediaStreamTrack):
         self.frames_sent = 0
         self.frames_dropped = 0  # relay: pushed while RELAY_DEPTH frames were waiting (the oldest goes)
         self.fillers = 0  # relay: silence sent because nothing came within a frame time of the last send
+        self.frames_cached = 0  # paced: payloads of music/prompts encoded once for every caller
         # the negotiated codec's encoder (vcc.media.encoders): every frame goes out as an EncodedAudio
         # stamped from this track's clock; None: aiortc's encoder (a codec without one here)
         self.encoder: FrameEncoder | None = None
@@ -155,7 +156,11 @@ class OutboundTrack(MediaStreamTrack):
             pcm = self.source()
         encoder = self.encoder
         if encoder is not None:
-            if not pcm.any():
+            cached = LONG_LIVED.get(pcm) if isinstance(encoder, OpusFrameEncoder) else None  # music, prompts
+            if cached is not None:
+                payload = cached
+                self.frames_cached += 1
+            elif not pcm.any():
                 payload = encoder.silence
             elif encoder.inline:
                 payload = encoder.encode(pcm)
@@ -371,4 +376,5 @@ class Leg:
     def stats(self) -> dict[str, Any]:
         return {"frames_in": self.frames_in, "frames_forwarded": self.frames_forwarded,
                 "frames_out": self.out.frames_sent, "frames_dropped": self.out.frames_dropped,
-                "fillers": self.out.fillers, "state": self.pc.connectionState, "codec": self.codec}
+                "fillers": self.out.fillers, "frames_cached": self.out.frames_cached,
+                "state": self.pc.connectionState, "codec": self.codec}
