@@ -332,3 +332,37 @@ async def _two_sites_on_one_machine_share_the_rtp_port_range(tmp_path: Path) -> 
         await asyncio.gather(*calls, return_exceptions=True)
         await gw_a.close()
         await gw_b.close()
+
+
+def test_a_sip_port_in_use_is_a_one_line_error_and_leaves_nothing_open(tmp_path: Path) -> None:
+    run(_a_sip_port_in_use_is_a_one_line_error_and_leaves_nothing_open(tmp_path))
+
+
+async def _a_sip_port_in_use_is_a_one_line_error_and_leaves_nothing_open(tmp_path: Path) -> None:
+    import socket
+
+    import pytest
+
+    from vcc.actors.media_gateway import MediaGateway
+    from vcc.media.errors import MediaError
+
+    from .sip_harness import center
+
+    port = free_port()
+    for kind, name in ((socket.SOCK_DGRAM, "UDP"), (socket.SOCK_STREAM, "TCP")):
+        taken = socket.socket(socket.AF_INET, kind)  # another program (or site) has the port
+        taken.bind(("127.0.0.1", port))
+        if kind == socket.SOCK_STREAM:
+            taken.listen()
+        gw = MediaGateway("s1", 0, center(), run_dir=str(tmp_path))
+        try:
+            with pytest.raises(MediaError) as err:
+                await gw.start_sip(sip_config(), "127.0.0.1", port, "127.0.0.1")
+            assert str(err.value).startswith("site s1: SIP listener: cannot ") and f"{name} 127.0.0.1:{port}" in str(
+                err.value) and "\n" not in str(err.value)  # fmt: skip
+            assert gw.sip is None
+        finally:
+            taken.close()
+            await gw.close()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # the UDP side was let go
+            s.bind(("127.0.0.1", port))

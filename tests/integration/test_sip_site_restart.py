@@ -82,3 +82,25 @@ def test_sip_listener_comes_back_with_a_restarted_gateway(tmp_path: Path) -> Non
         assert len(set(routed_sip_calls(run_dir))) == 2, routed_sip_calls(run_dir)
     finally:
         launcher.down(run_dir, log=lambda m: None)
+
+
+def test_vcc_up_with_the_sip_port_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    path = sip_cluster_file(tmp_path)
+    site = load_config(path).sites[0]
+    run_dir = tmp_path / "run"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:  # another program has the SIP port
+        taken.bind(("127.0.0.1", site.port("sip")))
+        try:
+            out = subprocess.run([sys.executable, "-m", "vcc", "up", str(path), "--run-dir", str(run_dir)],
+                                 capture_output=True, text=True, timeout=400)  # fmt: skip
+        finally:
+            if (run_dir / "state.json").exists():
+                launcher.down(run_dir, log=lambda m: None)  # nothing is left running even if up half-worked
+    assert out.returncode != 0
+    assert f"site {site.id}: SIP listener: cannot bind UDP 127.0.0.1:{site.port('sip')}: Address already in use" in (
+        out.stderr.splitlines()), out.stderr  # fmt: skip
+    assert "Traceback" not in out.stderr and "File \"" not in out.stderr, out.stderr

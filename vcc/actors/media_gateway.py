@@ -115,13 +115,18 @@ class MediaGateway:
             return self.sip.status()
         from vcc.media.sip_gateway import SipFrontEnd, site_submitter
 
-        submit = None
+        submit = close = None
         if grpc_address:
-            submit, self._sip_close = await site_submitter(grpc_address)
-        self._start_housekeeping()
+            submit, close = await site_submitter(grpc_address)
         front = SipFrontEnd(self, config, host, port, advertise_ip, gateways, submit)
-        await front.start()
-        self.sip = front
+        try:
+            await front.start()
+        except MediaError as e:
+            if close is not None:
+                await close()
+            raise MediaError(f"site {self.site}: {e}") from None
+        self._start_housekeeping()
+        self.sip, self._sip_close = front, close
         return front.status()
 
     async def sip_status(self) -> dict[str, Any] | None:

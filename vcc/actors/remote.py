@@ -25,6 +25,7 @@ from vcc.actors.ports import ActorPort, RayPort
 from vcc.actors.settings import SiteSettings
 from vcc.actors.shard import AcdShard
 from vcc.config import compile_center, load_config_text, site_view
+from vcc.errors import VccError
 
 NAMESPACE = "vcc"
 COMMON: dict[str, Any] = {"lifetime": "detached", "max_restarts": -1, "num_cpus": 0}
@@ -175,7 +176,11 @@ def deploy_site(settings: SiteSettings, config_yaml: str) -> dict[str, Any]:
     result: dict[str, Any] = ray.get(controller.start.remote())
     result["web"] = ray.get(web.start.remote())["http"]
     if sip is not None:  # after the controller: each call is submitted to it
-        ray.get(handles[s.shards + s.ivr_workers].start_sip.remote(*sip))
+        try:
+            ray.get(handles[s.shards + s.ivr_workers].start_sip.remote(*sip))
+        except ray.exceptions.RayTaskError as e:  # the port is taken, ...: the operator reads one line
+            cause = getattr(e, "cause", None)
+            raise (cause if isinstance(cause, VccError) else e) from None
         result["sip"] = f"{sip[1]}:{sip[2]}"
     return result
 

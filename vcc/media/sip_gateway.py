@@ -93,13 +93,23 @@ class SipFrontEnd:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> tuple[int, int]:
+        """Listen on UDP and TCP; a port that cannot be had raises :class:`MediaError` with nothing left open."""
         loop = asyncio.get_running_loop()
-        udp, _ = await loop.create_datagram_endpoint(lambda: _SipUdp(self), local_addr=(self.host, self.port))
+        try:
+            udp, _ = await loop.create_datagram_endpoint(lambda: _SipUdp(self), local_addr=(self.host, self.port))
+        except OSError as e:
+            raise MediaError(f"SIP listener: cannot bind UDP {self.host}:{self.port}: {e.strerror or e}") from None
         self._udp = udp
         if self.port == 0:
             self.port = udp.get_extra_info("sockname")[1]
             self.core.contact = f"<sip:{self.advertise_ip}:{self.port}>"
-        self._tcp_server = await asyncio.start_server(self._tcp_client, self.host, self.port)
+        try:
+            self._tcp_server = await asyncio.start_server(self._tcp_client, self.host, self.port)
+        except OSError as e:
+            udp.close()
+            self._udp = None
+            await asyncio.sleep(0)  # the transport lets its socket go on the next loop step
+            raise MediaError(f"SIP listener: cannot listen on TCP {self.host}:{self.port}: {e.strerror or e}") from None
         self._ticker = asyncio.create_task(self._tick())
         return self.port, self.port
 

@@ -15,6 +15,7 @@ import ray
 
 from vcc.actors.remote import NAMESPACE, deploy_site
 from vcc.actors.settings import SiteSettings
+from vcc.errors import VccError
 
 
 def main(argv: list[str]) -> int:
@@ -23,7 +24,12 @@ def main(argv: list[str]) -> int:
     address = settings.peers.get(settings.site, "")
     gcs = json.loads(Path(argv[0]).with_name("ray.json").read_text())["address"]
     ray.init(address=gcs, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
-    result = deploy_site(settings, config_yaml)
+    try:
+        result = deploy_site(settings, config_yaml)
+    except VccError as e:  # a problem the operator can fix (a port taken, ...): one line, no traceback
+        print(str(e), file=sys.stderr)
+        ray.shutdown()
+        return 1
     print(json.dumps({"site": settings.site, "grpc": address, **result}))
     ray.shutdown()
     return 0
