@@ -62,6 +62,8 @@ async def probe(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool | None
 
 
 async def probe_loop(c: SiteController) -> None:
+    if not c.settings.peer_probe:
+        return
     suspects: dict[str, _Suspect] = {}
     armed: set[str] = set()  # sites seen listening since they last refused: only these are suspected
     while True:
