@@ -23,8 +23,10 @@ import yaml
 
 from tests.integration.cluster_files import make_cluster_file
 from vcc.config import load_config
+from vcc.drills import lab as drill_lab
 from vcc.lab import cluster
 from vcc.lab.netns import NETNS_DIR, processes_in
+from vcc.lab.wan import WanParams
 from vcc.runtime import procs
 
 pytestmark = pytest.mark.integration
@@ -165,6 +167,17 @@ def test_wan_delay_loss_cut_and_teardown(tmp_path: Path) -> None:
         cluster.cut(rec, "C", down=False)
         cluster.set_wan(rec, "A", "C", loss_pct=0)
         assert probe(rec.exec_prefix("A"), "udp", c, 200)["echoed"] == 200
+
+        # the slow drill's action: every link of B degraded for a while, then its settings from before
+        restore = drill_lab.slow(rec, "B", 10.0, WanParams(delay_ms=60))
+        during = {(p["from"], p["to"]): p for p in cluster.status(rec)["paths"]}
+        assert {during[(e, "B")]["delay_ms"] for e in ("root", "A", "C")} == {60}
+        slowed = probe([], "tcp", b, 10)["rtt_ms"]
+        print(f"MEASURE TCP RTT root-B while B is slowed (60 ms each way): median {statistics.median(slowed):.1f} ms")
+        assert min(slowed) >= 120
+        restore.join(timeout=30)
+        after = {(p["from"], p["to"]): p for p in cluster.status(rec)["paths"]}
+        assert after[("root", "B")]["delay_ms"] == 0 and after[("A", "B")]["delay_ms"] == DELAY_MS
     finally:
         for s in servers:
             procs.terminate([s.pid])
