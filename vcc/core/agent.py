@@ -40,7 +40,7 @@ _CHANNELS = tuple(Channel)
 _CHANNEL_KEYS = tuple(ch.value for ch in Channel)
 # A channel's key in ``load`` and ``capacity``: a plain str, since a dict of str keys looks up a str
 # ~50 ns faster than a StrEnum member. This map is keyed by the members themselves (found by identity).
-_KEY: dict[Channel, str] = {ch: ch.value for ch in Channel}
+CHANNEL_KEY: dict[Channel, str] = {ch: ch.value for ch in Channel}
 # Capacity maps, one per distinct capacity: agents with the same capacity share one, which stays in
 # cache however many agents a router holds (capacity is read on every offer). The public
 # ``capacity`` is a read-only view; the hot path reads the dict behind it.
@@ -241,7 +241,7 @@ class Agent:
         prev = self.state
         offers[contact_id] = channel
         load = self.load
-        load[_KEY[channel]] += 1
+        load[CHANNEL_KEY[channel]] += 1
         self.in_hand += 1
         self.idle_since = now
         self.state = RESERVED
@@ -312,7 +312,7 @@ class Agent:
             self._acc_at = now
         prev = self.state
         load = self.load
-        load[_KEY[channel]] -= 1
+        load[CHANNEL_KEY[channel]] -= 1
         self.in_hand = in_hand
         self.idle_since = now
         if not in_hand:

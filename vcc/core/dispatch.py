@@ -19,8 +19,9 @@ from collections.abc import Iterable, Sequence
 from heapq import heappush
 from typing import Any
 
-from vcc.core.agent import DEFAULT_WRAP_UP_S, Agent, ChannelBlend
+from vcc.core.agent import CHANNEL_KEY, DEFAULT_WRAP_UP_S, RESERVED, Agent, ChannelBlend
 from vcc.core.contact import COMPLETED, CONNECTED, OFFERED, QUEUED, WRAP_UP, Contact
+from vcc.core.eventbuild import agent_event, contact_event
 from vcc.core.events import Event
 from vcc.core.freeagents import FreeLevel, pick_agent
 from vcc.core.model import AgentProfile, CenterSpec, ContactState, QueueSpec, TenantSpec
@@ -240,11 +241,35 @@ class Dispatcher:
         return False
 
     def _offer(self, c: Contact, agent: Agent, now: float) -> None:
-        """Offer a queued contact to an agent with room for it (the caller knows both: the moves
-        are not checked again)."""
+        """Offer a queued contact to an agent with room for it. The caller knows both, so the two
+        moves are not checked again: they are ``Contact.offer`` and ``Agent.offer`` (via
+        ``Agent._reserve``) inlined, the one place in the router that writes their fields, since
+        this runs on every decision that finds a match. Keep the three in step."""
         out = self._out
-        out.append(c._offered(agent.id, now))
-        out.append(agent._reserve(c.id, c.channel, now))
+        aid = agent.id
+        cid = c.id
+        channel = c.channel
+        # ``Contact.offer`` and ``Agent.offer``, unchecked and inlined (the hot path's two moves).
+        c.agent_id = aid
+        c.offers += 1
+        c.state = OFFERED
+        out.append(contact_event(now, cid, c.tenant, channel, OFFERED, QUEUED, c.queue, aid, None, None))
+        offers = agent.offers
+        dt = now - agent._acc_at
+        if dt > 0:  # ``Agent._account``
+            if agent.in_hand > len(offers):
+                agent.handling_s += dt
+            elif agent.available:
+                agent.ready_s += dt
+            agent._acc_at = now
+        prev = agent.state
+        offers[cid] = channel
+        load = agent.load
+        load[CHANNEL_KEY[channel]] += 1
+        agent.in_hand += 1
+        agent.idle_since = now
+        agent.state = RESERVED
+        out.append(agent_event(now, aid, RESERVED, prev, agent.reason_code, cid, channel, load.copy()))
         timeout = self.offer_timeout_s
         if timeout is not None:
             seq = self._seq = self._seq + 1
