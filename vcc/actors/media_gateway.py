@@ -129,6 +129,11 @@ class MediaGateway:
         self.sip, self._sip_close = front, close
         return front.status()
 
+    async def reconfigure_sip(self, config: SipConfig) -> None:
+        """A new config version's ``sip:`` section (trunks, limits) for the calls to come."""
+        if self.sip is not None:
+            self.sip.reconfigure(config)
+
     async def sip_status(self) -> dict[str, Any] | None:
         return self.sip.status() if self.sip is not None else None
 

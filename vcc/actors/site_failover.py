@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vcc.actors import site_agents
 from vcc.actors.directory import TERMINAL
 from vcc.actors.records import ContactRecord
+from vcc.config import load_config_text
 from vcc.coord.election import SiteEvent, watch_sessions
 from vcc.coord.session import SessionToken
 from vcc.coord.store import DurableContact
@@ -203,6 +204,18 @@ async def watch_config(c: SiteController) -> None:
             await asyncio.sleep(0.5)
 
 
+async def reconfigure_gateways(c: SiteController, center: Any, version: int, yaml_text: str) -> None:
+    """The media gateways get the new flows and entry points (the IVR of calls to come); gateway 0,
+    which runs the SIP listener, the new ``sip:`` section (trunks, limits; docs/sip.md)."""
+    for i, gateway in enumerate(c.gateways):
+        try:
+            await gateway.call("reconfigure", center)
+            if i == 0:
+                await gateway.call("reconfigure_sip", load_config_text(yaml_text, f"config v{version}").sip)
+        except Exception as e:  # a gateway being restarted by Ray: it starts from its deploy-time config
+            log.warning("gateway %d: config version %d not taken: %s", i, version, e)
+
+
 async def reconfigure(c: SiteController, version: int, yaml_text: str) -> None:
     """Run on a new config version without a restart: flows, queues, agents, entry points.
     Shards get a router for the new center and are rebuilt from the directory; agents that are
@@ -238,5 +251,6 @@ async def reconfigure(c: SiteController, version: int, yaml_text: str) -> None:
     for i, shard in enumerate(c.shards):
         await shard.call("reconfigure", center)
         await c._rebuild_shard(i)
+    await reconfigure_gateways(c, center, version, yaml_text)
     c.config_version = version
     c.emit_site_event("config_applied", {"version": version})

@@ -75,6 +75,7 @@ class SipFrontEnd:
         self.gateways = max(1, gateways)
         self.submit = submit
         self.core = UasCore(f"<sip:{advertise_ip}:{port}>", server="vcc-gateway")
+        self._env = env
         self.trunks = TrunkTable(list(config.trunks), DigestAuthenticator(config.realm, secret or uuid.uuid4().bytes),
                                  env)  # fmt: skip
         self.clock = RtpClock()
@@ -131,6 +132,17 @@ class SipFrontEnd:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def reconfigure(self, config: SipConfig) -> None:
+        """A new config version (``vcc config apply``): trunks, limits, codecs and RTP ports for the
+        calls to come; calls in progress keep what they have. The listening port stays the site's."""
+        auth = self.trunks.auth
+        if config.realm != self.config.realm:
+            auth = DigestAuthenticator(config.realm, uuid.uuid4().bytes)
+        self.trunks = TrunkTable(list(config.trunks), auth, self._env)
+        self.config = config
+        for problem in self.trunks.missing:
+            log.error("SIP: %s", problem)
 
     def status(self) -> dict[str, Any]:
         ordered = sorted(self.setup_ms)
