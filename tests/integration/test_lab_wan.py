@@ -28,6 +28,7 @@ from vcc.lab import cluster
 from vcc.lab.netns import NETNS_DIR, processes_in
 from vcc.lab.wan import WanParams
 from vcc.runtime import procs
+from vcc.runtime.launcher import RunState
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +105,10 @@ def probe(prefix: list[str], kind: str, host: str, n: int) -> dict[str, Any]:
     return result
 
 
+def vcc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vcc", *args], capture_output=True, text=True, timeout=120)
+
+
 def lab_file(tmp_path: Path) -> Path:
     path = make_cluster_file(tmp_path, port_base=40000)
     raw = yaml.safe_load(path.read_text())
@@ -178,6 +183,20 @@ def test_wan_delay_loss_cut_and_teardown(tmp_path: Path) -> None:
         restore.join(timeout=30)
         after = {(p["from"], p["to"]): p for p in cluster.status(rec)["paths"]}
         assert after[("root", "B")]["delay_ms"] == 0 and after[("A", "B")]["delay_ms"] == DELAY_MS
+
+        # `vcc lab set|status` on the lab a run dir records
+        run_dir = tmp_path / "run"
+        RunState(load_config(config_path).name, rec.config_path, str(run_dir), lab=rec.to_json()).save()
+        where = ["--run-dir", str(run_dir)]
+        changed = vcc("lab", "set", "A", "C", "--delay-ms", "30", "--loss-pct", "1", "--config", str(config_path),
+                      *where)
+        assert changed.returncode == 0, changed.stderr
+        shown = json.loads(vcc("lab", "status", str(config_path), *where, "--json").stdout)
+        a_c = path_of(shown, "C", "A")
+        assert (a_c["delay_ms"], a_c["loss_pct"]) == (30, 1) and shown["hub"]["alive"]
+        bad = vcc("lab", "set", "A", "Z", "--config", str(config_path), *where)
+        assert bad.returncode == 1
+        assert bad.stderr.strip().splitlines() == ["error: lab hub: no end 'Z' in the lab (ends: root, A, B, C)"]
     finally:
         for s in servers:
             procs.terminate([s.pid])

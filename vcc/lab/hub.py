@@ -136,8 +136,10 @@ class Hub:
             return {"ok": True}
         if op == "set":
             between = request.get("between") or []
-            if len(between) != 2 or any(b not in self.ends for b in between) or between[0] == between[1]:
-                return {"ok": False, "error": f"`between` must name two ends of the lab ({', '.join(self.ends)})"}
+            unknown = [b for b in between if b not in self.ends]
+            if len(between) != 2 or unknown or between[0] == between[1]:
+                what = f"no end {unknown[0]!r} in the lab" if unknown else "`between` must name two different ends"
+                return {"ok": False, "error": f"{what} (ends: {', '.join(self.ends)})"}
             params = WanParams.from_dict(request)
             if params.delay_ms < 0 or params.jitter_ms < 0 or not 0 <= params.loss_pct <= 100:
                 return {"ok": False, "error": "delay_ms and jitter_ms must be >= 0, loss_pct within 0..100"}
