@@ -9,6 +9,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -80,14 +82,16 @@ def test_sip_listener_comes_back_with_a_restarted_gateway(tmp_path: Path) -> Non
         while len(routed_sip_calls(run_dir)) < 2 and time.monotonic() < deadline:
             time.sleep(0.3)
         assert len(set(routed_sip_calls(run_dir))) == 2, routed_sip_calls(run_dir)
+        shown = subprocess.run([sys.executable, "-m", "vcc", "status", str(path), "--run-dir", str(run_dir)],
+                               capture_output=True, text=True, timeout=60)  # what the operator reads
+        assert shown.returncode == 0, shown.stderr
+        assert f"SIP 127.0.0.1:{port} (UDP+TCP): listening, 0 calls, 1 answered" in shown.stdout, shown.stdout
     finally:
         launcher.down(run_dir, log=lambda m: None)
 
 
 def test_vcc_up_with_the_sip_port_taken_says_so_in_one_line(tmp_path: Path) -> None:
     import socket
-    import subprocess
-    import sys
 
     path = sip_cluster_file(tmp_path)
     site = load_config(path).sites[0]
