@@ -92,7 +92,7 @@ class SitePorts(ConfigModel):
         None, description="Web front door: agent desktop, caller web pages." + _derived(1)
     )
     sip: Port | None = Field(
-        None, description="SIP signalling from carriers (used once SIP lands)." + _derived(2)
+        None, description="SIP from carriers and PBXs, UDP and TCP (when `sip.trunks` is set)." + _derived(2)
     )
     etcd_client: Port | None = Field(
         None, description="This site's etcd member, client URL port." + _derived(3)
