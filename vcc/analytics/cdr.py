@@ -43,21 +43,31 @@ def _contact_events(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def hold_times(events: pl.LazyFrame) -> pl.LazyFrame:
+def hold_times(events: pl.LazyFrame, held: pl.Series | None = None) -> pl.LazyFrame:
     """Seconds on hold per contact (``contact_id``, ``hold_s``), from the ``hold``/``resume`` notes a
     connected contact logs: a hold lasts until the next ``resume`` or until the talk ends (a transfer
     after a consultation, the agent's complete, the caller hanging up), whichever comes first. Only the
-    contacts that were ever held are looked at: the notes are few, so this stays small."""
+    contacts ever held (``held``: their ids, when the caller already has them) are looked at."""
     state, prev, reason = pl.col("state"), pl.col("prev_state"), pl.col("reason")
     contact = pl.col("kind") == "contact"
-    held = events.filter(contact & (reason == "hold")).select("contact_id").unique()
     closers = events.filter(
         contact & ((reason.is_in(["hold", "resume"]) & (state == prev)) | ((prev == "connected") & (state != prev)))
     ).select("contact_id", "ts", "seq", pl.when(state == prev).then(reason).alias("what"))
-    c = closers.join(held, on="contact_id", how="semi").sort("contact_id", "ts", "seq")
+    if held is None:
+        ids = events.filter(contact & (reason == "hold")).select("contact_id").unique()
+        c = closers.join(ids, on="contact_id", how="semi")
+    else:
+        c = closers.filter(pl.col("contact_id").is_in(held.implode()))
+    c = c.sort("contact_id", "ts", "seq")
     same = pl.col("contact_id").shift(-1) == pl.col("contact_id")
     held_s = pl.when(same & (pl.col("what") == "hold")).then(pl.col("ts").shift(-1) - pl.col("ts"))
     return c.select("contact_id", held_s.alias("hold_s")).group_by("contact_id").agg(pl.col("hold_s").sum())
+
+
+def held_contacts(events: pl.LazyFrame) -> pl.Series:
+    """The ids of the contacts with a ``hold`` note (one small eager query: the notes are few)."""
+    held = events.filter((pl.col("kind") == "contact") & (pl.col("reason") == "hold")).select("contact_id")
+    return held.unique().collect()["contact_id"]
 
 
 def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFrame:
@@ -102,9 +112,13 @@ def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFra
         pl.col("_talk", "_talk_open", "_wrap", "_wrap_open", "transfers").sum(),
         pl.col("_held", "callback_requested").max(),
     )  # fmt: skip
-    agg = agg.join(hold_times(events), on="contact_id", how="left").with_columns(
-        hold_s=pl.when(pl.col("_held")).then(pl.col("hold_s").fill_null(0.0)).otherwise(0.0)
-    )
+    held = held_contacts(events)
+    if held.is_empty():  # no hold anywhere: no second pass over the events, no join
+        agg = agg.with_columns(hold_s=pl.lit(0.0))
+    else:
+        agg = agg.join(hold_times(events, held), on="contact_id", how="left").with_columns(
+            hold_s=pl.when(pl.col("_held")).then(pl.col("hold_s").fill_null(0.0)).otherwise(0.0)
+        )
     cdr = agg.with_columns(
         queue=pl.coalesce("first_queue", "any_queue"),
         site=pl.coalesce("end_site", "last_site"),
