@@ -152,7 +152,8 @@ def proc_cpu_s(pid: int, thread: int | None = None) -> float | None:
 
 
 ACTOR_ROLES = {"ControllerActor": "controller", "AcdShard": "acd_shard", "IvrWorker": "ivr_worker",
-               "MediaGateway": "media_gateway", "EventSink": "event_sink", "IDLE": "idle_worker"}
+               "MediaGateway": "media_gateway", "SiteGateway": "media_gateway", "EventSink": "event_sink",
+               "WebActor": "web_front_door", "IDLE": "idle_worker"}
 
 
 def proc_role(pid: int) -> str:
