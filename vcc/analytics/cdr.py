@@ -12,6 +12,7 @@ from vcc.analytics.catalog import DEFAULT_FORMULA, DEFAULT_SHORT_ABANDON_S, DEFA
 from vcc.errors import VccError
 
 TERMINAL = ["completed", "abandoned", "failed"]
+LOW_CARDINALITY = ("tenant", "channel", "queue", "site", "agent_id")
 HANDLING_STATES = ["busy", "wrap_up"]
 AVAILABLE_STATES = ["ready", "reserved"]
 
@@ -88,19 +89,24 @@ def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFra
     data = pl.col("data")
     # JSON is parsed only where the text names a disposition (a substring search is ~10x cheaper)
     disp = pl.when(data.str.contains('"disposition"', literal=True)).then(data.str.json_path_match("$.disposition"))
-    c = events.filter(pl.col("kind") == "contact").sort("ts", maintain_order=True).select(
+    terminal = pl.col("state").replace_strict(TERMINAL, range(1, len(TERMINAL) + 1), default=None, return_dtype=pl.Int8)
+    # names of few values as Categorical (u32 codes) through the sort and the group_by: string
+    # first/last/max aggregations over 2 M contacts cost ~2.5x the cast
+    c = events.filter(pl.col("kind") == "contact").with_columns(
+        pl.col(*LOW_CARDINALITY).cast(pl.Categorical)
+    ).sort("ts", maintain_order=True).select(
         "contact_id", "tenant", "channel", "ts",
         pl.col("site").alias("last_site"), pl.col("site").alias("arrival_site"),
         pl.when(q).then(pl.col("queue")).alias("first_queue"), pl.col("queue").alias("any_queue"),
         pl.when(conn).then(pl.col("agent_id")).alias("agent_id"),
-        pl.when(end).then(pl.col("site")).alias("end_site"), pl.when(end).then(state).alias("terminal"),
+        pl.when(end).then(pl.col("site")).alias("end_site"), terminal.alias("terminal"),
         pl.when(q).then(ts).alias("queued_ts"), pl.when(conn).then(ts).alias("answered_ts"),
         pl.when(end).then(ts).alias("ended_ts"),
         (pl.when(talk_end).then(ts).otherwise(0.0) - pl.when(talk_start).then(ts).otherwise(0.0)).alias("_talk"),
         (talk_end.cast(pl.Int32) - talk_start.cast(pl.Int32)).alias("_talk_open"),
         (pl.when(wrap_end).then(ts).otherwise(0.0) - pl.when(wrap_start).then(ts).otherwise(0.0)).alias("_wrap"),
         (wrap_end.cast(pl.Int32) - wrap_start.cast(pl.Int32)).alias("_wrap_open"),
-        disp.alias("disposition"), (reason == "hold").alias("_held"),
+        disp.cast(pl.Categorical).alias("disposition"), (reason == "hold").alias("_held"),
         (moved & (state == "transferred")).cast(pl.Int64).alias("transfers"),
         (state == "callback_requested").alias("callback_requested"),
     )  # fmt: skip
@@ -119,6 +125,12 @@ def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFra
         agg = agg.join(hold_times(events, held), on="contact_id", how="left").with_columns(
             hold_s=pl.when(pl.col("_held")).then(pl.col("hold_s").fill_null(0.0)).otherwise(0.0)
         )
+    names = pl.Series(TERMINAL, dtype=pl.String)
+    agg = agg.with_columns(
+        pl.col("tenant", "channel", "agent_id", "first_queue", "any_queue", "last_site", "arrival_site", "end_site",
+               "disposition").cast(pl.String),
+        terminal=pl.col("terminal").replace_strict(range(1, len(TERMINAL) + 1), names, default=None),
+    )  # fmt: skip
     cdr = agg.with_columns(
         queue=pl.coalesce("first_queue", "any_queue"),
         site=pl.coalesce("end_site", "last_site"),
