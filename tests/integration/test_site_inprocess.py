@@ -68,8 +68,12 @@ def test_every_channel_completes_exactly_once(etcd: EtcdCluster, coord_keys: Coo
         for cid in ("v1", "v2", "c1", "e1", "s1"):
             assert final[(cid, "completed")] == 1, (cid, final)
         assert final[("x1", "failed")] == 1
-        journey = [e["state"] for e in events if e["contact_id"] == "v2"]
+        # notes (hold, chat lines, the disposition) are events in the current state: not transitions
+        notes = [e for e in events if e["contact_id"] == "v2" and e["state"] == e.get("prev_state")]
+        journey = [e["state"] for e in events if e["contact_id"] == "v2" and e not in notes]
         assert journey == ["arrived", "ivr", "queued", "offered", "connected", "completed"], journey
+        assert [(n["state"], n["reason"], n["data"].get("disposition")) for n in notes] == [
+            ("connected", "disposition", "resolved")], notes  # the bot completed with a disposition
         queued = next(e for e in events if e["contact_id"] == "v2" and e["state"] == "queued")
         assert queued["queue"] == "demo-support"
         assert max(bots.stats.max_in_hand.values()) <= 3  # nobody beyond capacity (chat 3)
