@@ -484,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`, a CI stop: still stop the sites
+    if args.kills <= 0:
+        ap.error("--kills must be at least 1")
     config, up_s, result = run_once(args, args.kills, peer_probe=True)
     baseline = run_once(args, args.baseline_kills, peer_probe=False)[2] if args.baseline_kills > 0 else None
     kills = result["kills"]
