@@ -11,12 +11,12 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from vcc.config.base import ConfigModel, Id, Proficiency, id_field
 from vcc.config.credentials import MIN_ITERATIONS, looks_like_plain_text, parse_password_hash
 from vcc.config.dashboards import DashboardsConfig
+from vcc.config.lab import LabConfig
 from vcc.config.media import MediaConfig
 from vcc.config.sites import SiteConfig
 from vcc.config.tenants import TenantConfig
 from vcc.config.trunks import SipConfig
 from vcc.core.model import Channel, Pool
-from vcc.config.lab import LabConfig
 
 #: Most contacts of one channel an agent may hold at once.
 MAX_CAPACITY = 20

@@ -24,6 +24,7 @@ from pydantic_core import PydanticUndefined
 from vcc.config.base import ID_PATTERN
 from vcc.config.dashboards import DashboardsConfig, DashboardUserConfig
 from vcc.config.flows import DIGIT_PATTERN, NODE_TYPES, FlowConfig
+from vcc.config.lab import LabConfig, LabLinkConfig, WanSettings
 from vcc.config.media import MediaConfig
 from vcc.config.models import AgentConfig, ClusterConfig, RuntimeConfig, SkillConfig
 from vcc.config.sites import RayPorts, SiteConfig, SitePorts
@@ -37,7 +38,6 @@ from vcc.config.tenants import (
     TenantConfig,
 )
 from vcc.config.trunks import SipConfig, TrunkConfig
-from vcc.config.lab import LabConfig, LabLinkConfig, WanSettings
 
 _NODE_MODELS = {model for model, _ in NODE_TYPES.values()}
 _NODES_INTRO = (
