@@ -268,7 +268,8 @@ class SiteController:
     def _admit(self, rec: ContactRecord, now: float, stored: StoredContact | None = None) -> None:
         """Put a new contact in a shard: it arrives there, then goes to the IVR or its queue."""
         shard = site_balance.pick_shard(self, rec.queue)
-        placed = PlacedContact(rec, shard, durable=rec.channel in DURABLE_CHANNELS, stored=stored)
+        placed = PlacedContact(rec, shard, durable=rec.channel in DURABLE_CHANNELS, stored=stored,
+                               awaiting_arrival=True)
         self.contacts[rec.id] = placed
         if rec.channel == Channel.VOICE:
             self._anchor[self._gateway_of(rec.id)].append(rec.id)
@@ -467,6 +468,11 @@ class SiteController:
         for event in out.events:
             if self._observe(shard, event):
                 self._events.append(event)
+                if event["kind"] == "contact" and event["state"] == ContactState.ARRIVED.value:
+                    placed = self.contacts.get(event["contact_id"])
+                    if placed is not None and placed.early_notes:
+                        self._events.extend(placed.early_notes)
+                        placed.early_notes.clear()
         if out.events:
             self._events_wake.set()
 
@@ -498,6 +504,7 @@ class SiteController:
         placed.state = state
         if state == ContactState.ARRIVED.value:
             site_media.annotate_arrival(e, placed)
+            placed.awaiting_arrival = False
         queue = e.get("queue")
         if state == ContactState.QUEUED.value:
             if prev == ContactState.OFFERED.value and placed.agent_id in self.agents:

@@ -24,6 +24,10 @@ class PlacedContact:
     queued_at: float | None = None
     connected_at: float | None = None
     stored: StoredContact | None = None  # a durable contact's last write to etcd, if this site knows it
+    # Admitted here and its shard has not reported `arrived` yet: notes (a web caller's first chat
+    # line) wait in `early_notes` so that the record shows the arrival first.
+    awaiting_arrival: bool = False
+    early_notes: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -40,12 +40,16 @@ def emit_note(c: SiteController, placed: PlacedContact, reason: str, data: dict[
               agent_id: str | None = None) -> None:
     """Log a contact event in the contact's current state (state == prev_state) with ``reason``."""
     rec = placed.record
-    c._events.append({
+    event = {
         "kind": "contact", "ts": c.clock(), "contact_id": rec.id, "tenant": rec.tenant,
         "channel": rec.channel.value, "state": placed.state, "prev_state": placed.state, "queue": rec.queue,
         "agent_id": agent_id or placed.agent_id, "reason": reason, "data": data,
         "schema_version": SCHEMA_VERSION, "site": c.site,
-    })  # fmt: skip
+    }  # fmt: skip
+    if placed.awaiting_arrival:  # logged right after the arrival (controller._observe)
+        placed.early_notes.append(event)
+        return
+    c._events.append(event)
     c._events_wake.set()
 
 
