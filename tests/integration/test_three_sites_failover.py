@@ -141,7 +141,12 @@ async def _scenario(config: Any, run_dir: Path) -> None:
     missing = sorted(set(accepted) - set(completed))
     duplicated = sorted(c for c, n in completed.items() if n > 1)
     assert len(accepted) > 50
-    assert not missing, f"{len(missing)} durable contacts never completed: {missing[:10]}"
+    def story(cid: str) -> str:
+        return " ".join(f"{e['site']}:{e['state']}({e.get('reason') or ''})" for e in events
+                        if e.get("contact_id") == cid)
+
+    assert not missing, (f"{len(missing)} durable contacts never completed: "
+                         + "; ".join(f"{c} accepted by {accepted[c]}: {story(c)}" for c in missing[:5]))
     assert not duplicated, f"completed twice: {duplicated[:10]}"
     assert sum(1 for s in accepted.values() if s == "B") > 0, "site B took no contact before it died"
 
