@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from tests.integration.cluster_files import make_cluster_file
+from tests.integration.sip_harness import free_port_block
 from vcc.analytics import cdr, warehouse
 from vcc.analytics.catalog import Catalog
 from vcc.analytics.flusher import LogTail
@@ -26,7 +27,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_down_flushes_what_the_sinks_logged_since_their_last_flush(tmp_path: Path) -> None:
-    path = make_cluster_file(tmp_path, "cluster/dev.yaml", port_base=33700)
+    # a free block below Linux's ephemeral range (32768+): a fixed 33700 collided in CI with a port an
+    # outgoing connection had taken, and the raylet could not start its gRPC server
+    path = make_cluster_file(tmp_path, "cluster/dev.yaml", port_base=free_port_block())
     config = load_config(path)
     site = config.sites[0]
     run_dir = tmp_path / "run"
