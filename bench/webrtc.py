@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -316,20 +318,21 @@ async def bench(steps: list[int], seconds: float, codec: str, gateways: dict[str
     return rows
 
 
-def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decode: bool,
-                     encode_each_frame: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    modes = {"gateway": False} | ({"gw-decode": True} if compare_decode else {})
+@contextlib.contextmanager
+def gateway_processes(modes: dict[str, list[str]], codec: str) -> Iterator[dict[str, tuple[int, int]]]:
+    """One gateway process per mode (``tag -> extra argv``), each serving from its own run dir:
+    yields ``tag -> (port, pid)``; stops them all (SIGTERM, then SIGKILL) and removes the run dirs."""
     procs: dict[str, subprocess.Popen[str]] = {}
     run_dir = tempfile.mkdtemp(prefix="vcc-bench-webrtc-")
     try:
         gateways = {}
-        for tag, decode_all in modes.items():
-            argv = [sys.executable, __file__, "--serve", os.path.join(run_dir, tag), "--codec", codec]
-            proc = procs[tag] = subprocess.Popen(argv + (["--decode-all"] if decode_all else []),
-                                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
+        for tag, extra in modes.items():
+            argv = [sys.executable, str(Path(__file__).resolve()), "--serve", os.path.join(run_dir, tag),
+                    "--codec", codec, *extra]  # fmt: skip
+            proc = procs[tag] = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
             assert proc.stdout is not None
             gateways[tag] = (int(proc.stdout.readline()), proc.pid)
-        return asyncio.run(bench(steps, seconds, codec, gateways, encode_each_frame))
+        yield gateways
     finally:
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
@@ -339,6 +342,13 @@ def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decod
                 proc.kill()
                 proc.wait()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decode: bool,
+                     encode_each_frame: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    modes = {"gateway": []} | ({"gw-decode": ["--decode-all"]} if compare_decode else {})
+    with gateway_processes(modes, codec) as gateways:
+        return asyncio.run(bench(steps, seconds, codec, gateways, encode_each_frame))
 
 
 def report(rows: list[dict[str, Any]], codec: str) -> dict[str, Any]:

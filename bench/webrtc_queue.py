@@ -12,12 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from webrtc import BurstPeer, GatewayClient, cpu_s, interarrival_stats
+from webrtc import BurstPeer, GatewayClient, cpu_s, gateway_processes, interarrival_stats
 
 
 async def step(n: int, seconds: float, codec: str, gw: GatewayClient, pid: int, tag: str) -> dict[str, Any]:
@@ -78,26 +73,8 @@ def main() -> None:
     ap.add_argument("--codec", default="opus", choices=["opus", "PCMU"])
     args = ap.parse_args()
     steps = [int(x) for x in args.calls.split(",") if x.strip()]
-    run_dir = tempfile.mkdtemp(prefix="vcc-bench-webrtc-queue-")
-    procs: dict[str, subprocess.Popen[str]] = {}
-    try:
-        gateways = {}
-        for tag, extra in (("gateway", []), ("gw-decode", ["--decode-all"])):
-            argv = [sys.executable, str(Path(__file__).parent / "webrtc.py"), "--serve", os.path.join(run_dir, tag),
-                    "--codec", args.codec, *extra]  # fmt: skip
-            proc = procs[tag] = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-            assert proc.stdout is not None
-            gateways[tag] = (int(proc.stdout.readline()), proc.pid)
+    with gateway_processes({"gateway": [], "gw-decode": ["--decode-all"]}, args.codec) as gateways:
         asyncio.run(bench(steps, args.seconds, args.codec, gateways))
-    finally:
-        for proc in procs.values():
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
