@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vcc.analytics import warehouse
+from vcc.runtime.eventlog import log_segments
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,7 @@ class LogTail:
         self._offset = 0
 
     def _segments(self) -> list[tuple[int, Path]]:
-        found = []
-        for path in self.directory.glob("events-*.jsonl"):
-            try:
-                found.append((int(path.stem.split("-", 1)[1]), path))
-            except ValueError:
-                continue
-        return sorted(found)
+        return log_segments(self.directory)
 
     def _position(self) -> bool:
         """Point at the segment holding ``next_seq`` and the offset of its line."""

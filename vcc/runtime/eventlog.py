@@ -69,13 +69,7 @@ class EventLog:
     # ------------------------------------------------------------------ internals
 
     def _segments(self) -> list[tuple[int, Path]]:
-        found = []
-        for path in self.directory.glob("events-*.jsonl"):
-            try:
-                found.append((int(path.stem.split("-", 1)[1]), path))
-            except ValueError:
-                continue
-        return sorted(found)
+        return log_segments(self.directory)
 
     def _segment_end(self, first: int) -> int:
         later = [f for f, _ in self._segments() if f > first]
@@ -126,3 +120,14 @@ def read_log(directory: Path) -> Iterator[dict[str, Any]]:
                 if not raw.endswith(b"\n"):
                     break
                 yield json.loads(raw)
+
+
+def log_segments(directory: Path) -> list[tuple[int, Path]]:
+    """The segment files of an event log, as (first seq, path), in order."""
+    found = []
+    for path in directory.glob("events-*.jsonl"):
+        try:
+            found.append((int(path.stem.split("-", 1)[1]), path))
+        except ValueError:
+            continue
+    return sorted(found)
