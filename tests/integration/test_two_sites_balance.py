@@ -79,3 +79,62 @@ def test_contacts_go_where_the_agents_are(etcd: EtcdCluster, coord_keys: CoordKe
             assert bots.stats.waited_s[cid] > offered_x[cid] - received[cid]["ts"]
 
     asyncio.run(scenario())
+
+
+def test_an_offer_whose_answer_is_lost_is_served_once(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """X accepts durable contacts from Y, but every answer is lost on the way back (Y's offer raises
+    after X took them). Etcd's owner decides: X took each over in etcd before it accepted, so Y,
+    finding X the owner, lets go; each contact is served once, at X, and etcd records it completed
+    by its owner X."""
+    path = two_site_file(tmp_path)
+    px, py = free_ports(2)
+    peers = {"X": f"127.0.0.1:{px}", "Y": f"127.0.0.1:{py}"}
+
+    async def scenario() -> None:
+        x = await InProcessSite(path, "X", coord_keys.cluster, etcd.endpoint("a"), tmp_path / "x",
+                                peers=peers, grpc_port=px).start()
+        y = await InProcessSite(path, "Y", coord_keys.cluster, etcd.endpoint("b"), tmp_path / "y",
+                                peers=peers, grpc_port=py).start()
+        real_offer = y.controller.peer_offer
+        assert real_offer is not None
+        lost: list[str] = []
+
+        async def answer_lost(site: str, records: list) -> list:  # type: ignore[type-arg]
+            replies = await real_offer(site, records)
+            lost.extend(r.contact_id for r in replies if r.accepted)
+            raise ConnectionError("the answer was lost on the way back")
+
+        y.controller.peer_offer = answer_lost
+        bots = BotAgentPool(x.address, dev_agents("dev-01", "dev-02"), handle_s=lambda ch: 0.3)
+        client = SiteClient(y.address)
+        try:
+            await bots.start()
+            await asyncio.sleep(1.0)
+            ids = [f"lost{i}" for i in range(6)]
+            entries = [("chat", "demo-chat"), ("email", "help@demo.example"), ("sms", "+15555550001")]
+            results = await client.submit([submission(cid, *entries[i % 3], "+1") for i, cid in enumerate(ids)])
+            assert all(r.accepted and r.site == "Y" for r in results), results
+            await wait_for(lambda: set(ids) <= set(bots.stats.handled_ids), 20)
+            await asyncio.sleep(1.5)  # anything served twice would show by now
+            stored = {cid: await x.controller.store.get(cid) for cid in ids}
+        finally:
+            await bots.stop()
+            await client.close()
+            await x.stop()
+            await y.stop()
+        assert set(ids) <= set(lost)  # the fault really was injected, for every contact
+        events = x.events() + y.events()
+        completed = Counter(e["contact_id"] for e in events if e.get("state") == "completed")
+        assert {cid: completed[cid] for cid in ids} == dict.fromkeys(ids, 1), completed
+        handled = Counter(bots.stats.handled_ids)
+        assert {cid: handled[cid] for cid in ids} == dict.fromkeys(ids, 1), handled
+        assert not [e for e in events if e.get("reason") == "served_elsewhere"]
+        let_go = {e["contact_id"]: e for e in y.events() if e.get("reason") == "sent_to_site"}
+        assert set(ids) <= set(let_go) and all(let_go[c]["data"] == {"site": "X", "unconfirmed": True} for c in ids)
+        for cid in ids:
+            s = stored[cid]
+            assert s is not None and s.contact.owner_site == "X" and s.contact.state.value == "completed", s
+
+    asyncio.run(scenario())

@@ -296,27 +296,35 @@ class SiteController:
         return then
 
     async def accept_from_site(self, from_site: str, records: list[ContactRecord]) -> list[Submitted]:
-        """Contacts another site sends us (overflow, balancing): queue them keeping their arrival."""
-        now = self.clock()
-        out = []
+        """Contacts another site sends us (overflow, balancing): queue them keeping their arrival.
+        A durable contact is taken over in etcd first (:func:`site_balance.take_over`)."""
+        out: dict[str, Submitted] = {}
+        fresh: list[ContactRecord] = []
         for rec in records:
             if self.fenced:
-                out.append(Submitted(rec.id, False, self.site, f"site {self.site} is fenced"))
+                out[rec.id] = Submitted(rec.id, False, self.site, f"site {self.site} is fenced")
+            elif rec.id in self.contacts:
+                out[rec.id] = Submitted(rec.id, True, self.site, "duplicate: already taken")
+            elif rec.queue not in self.center.queues:
+                out[rec.id] = Submitted(rec.id, False, self.site, f"unknown queue {rec.queue!r}")
+            else:
+                fresh.append(rec)
+        durable = [r for r in fresh if r.channel in DURABLE_CHANNELS]
+        taken = await site_balance.take_over(self, from_site, durable) if durable else {}
+        now = self.clock()
+        for rec in fresh:
+            stored = taken.get(rec.id)
+            if isinstance(stored, str):
+                out[rec.id] = Submitted(rec.id, False, self.site, stored)
                 continue
-            if rec.id in self.contacts:
-                out.append(Submitted(rec.id, True, self.site, "duplicate: already taken"))
-                continue
-            if rec.queue not in self.center.queues:
-                out.append(Submitted(rec.id, False, self.site, f"unknown queue {rec.queue!r}"))
-                continue
-            self._attach(rec, now, reason=f"from_site:{from_site}")
-            out.append(Submitted(rec.id, True, self.site))
-        return out
+            self._attach(rec, now, reason=f"from_site:{from_site}", stored=stored)
+            out[rec.id] = Submitted(rec.id, True, self.site)
+        return [out[rec.id] for rec in records]
 
-    def _attach(self, rec: ContactRecord, now: float, *, reason: str) -> None:
+    def _attach(self, rec: ContactRecord, now: float, *, reason: str, stored: StoredContact | None = None) -> None:
         shard = site_balance.pick_shard(self, rec.queue)
         # the wait counts from the contact's first queue, wherever that was (the screen pop shows it)
-        self.contacts[rec.id] = PlacedContact(rec, shard, ContactState.QUEUED.value,
+        self.contacts[rec.id] = PlacedContact(rec, shard, ContactState.QUEUED.value, stored=stored,
                                               durable=rec.channel in DURABLE_CHANNELS, queued_at=rec.enqueued_at)
         self._send(shard, ("attach", rec, reason))
         if rec.patience_s > 0:

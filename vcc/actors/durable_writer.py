@@ -101,7 +101,7 @@ class DurableWriter:
                     p.stored = stored
             for p in unknown:
                 current = await self.store.get(p.record.id)
-                if current is not None and not current.contact.terminal:
+                if current is not None and not current.contact.terminal and current.contact.owner_site == token.site:
                     p.stored = await self.store.update(current, self._queued(p, current), token)
         except (CoordError, FencedError) as e:
             log.warning("durable queue update of %d contacts failed: %s", len(updates), e)

@@ -4,15 +4,16 @@ decides; this module acts). Also the site's load as it publishes it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vcc.actors.directory import _fields
+from vcc.actors.directory import PlacedContact, _fields
 from vcc.actors.records import CommandResult, ContactRecord
-from vcc.coord.store import DurableContact
+from vcc.coord.store import DurableContact, StoredContact
 from vcc.core.balancer import choose_site, expected_wait
 from vcc.errors import CoordError, FencedError
 
@@ -64,30 +65,99 @@ async def offer_to_site(c: SiteController, site: str, rec: ContactRecord) -> Non
     if placed is None:
         return
     placed.shard = None
-    accepted = False
+    accepted, answered = False, False
     if c.peer_offer is not None:
         try:
             replies = await c.peer_offer(site, [rec])
-            accepted = bool(replies) and replies[0].accepted
-        except Exception as e:  # the other site is unreachable: keep the contact here
+            accepted, answered = bool(replies) and replies[0].accepted, True
+        except Exception as e:  # the other site is unreachable, or its answer was lost
             log.warning("offering %s to site %s failed: %s", rec.id, site, e)
     now = c.clock()
     if accepted:
         c.contacts.pop(rec.id, None)
         c._emit_marker(rec, now, "sent_to_site", {"site": site})
-        if placed.durable:
-            c._spawn(hand_over_durable(c, rec, site))
-    else:
-        c._attach(rec, now, reason="kept_local")
-
-
-async def hand_over_durable(c: SiteController, rec: ContactRecord, site: str) -> None:
-    stored = await c.store.get(rec.id)
-    if stored is None:
         return
-    new = DurableContact(**{**_fields(stored.contact), "owner_site": site, "queue": rec.queue or ""})
-    with contextlib.suppress(CoordError, FencedError):
-        await c.store.update(stored, new, c.session.token)
+    if placed.durable and c.peer_offer is not None:
+        owner = await _settle_durable_offer(c, placed, site, answered)
+        if owner != c.site:
+            c.contacts.pop(rec.id, None)
+            c._emit_marker(rec, c.clock(), "sent_to_site", {"site": owner, "unconfirmed": True})
+            return
+    c._attach(rec, c.clock(), reason="kept_local", stored=placed.stored)
+
+
+async def _settle_durable_offer(c: SiteController, placed: PlacedContact, site: str, answered: bool) -> str:
+    """After an offer of a durable contact that was not accepted, who owns it: etcd decides, as the
+    receiving site takes a contact over in etcd before it accepts (:func:`take_over`). Returns this
+    site's name to keep it here. If the other site took it over but its answer was lost, it is the
+    other site's (it has it, or its recovery or its adopter will); if the other site refused, it
+    did not attach it, so a take-over it could not confirm is taken back. Retried until etcd
+    answers: a durable contact is never dropped on a guess."""
+    delay = 0.1
+    while True:
+        try:
+            stored = await c.store.get(placed.record.id)
+            if stored is None or stored.contact.terminal:
+                return site  # ended elsewhere, or purged long after: nothing for this site to do
+            owner = stored.contact.owner_site
+            if owner == c.site:
+                placed.stored = stored
+                return c.site
+            if owner != site or not answered:
+                return owner
+            back = DurableContact(**{**_fields(stored.contact), "owner_site": c.site})
+            taken = await c.store.update(stored, back, c.session.token)
+            if taken is not None:
+                placed.stored = taken
+                return c.site
+        except (CoordError, FencedError) as e:
+            log.warning("who owns durable contact %s after its offer to %s: %s; retrying", placed.record.id, site, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def take_over(c: SiteController, from_site: str, records: list[ContactRecord]) -> dict[str, StoredContact | str]:
+    """Make this site the etcd owner of durable contacts ``from_site`` offers, before accepting them
+    (one compare-and-swap transaction): the owner in etcd is who serves a durable contact, so an
+    adopter, a recovery or the sender asking afterwards all agree. Each id maps to its stored
+    contact, or to why it was refused."""
+    try:
+        token = c.session.token
+    except FencedError:
+        return {r.id: f"site {c.site} is fenced" for r in records}
+    try:
+        current = await asyncio.gather(*(c.store.get(r.id) for r in records))
+    except CoordError as e:
+        return {r.id: f"etcd unavailable at site {c.site}: {e}" for r in records}
+    out: dict[str, StoredContact | str] = {}
+    changes: list[tuple[ContactRecord, StoredContact, DurableContact]] = []
+    for rec, stored in zip(records, current, strict=True):
+        if stored is None or stored.contact.terminal:
+            out[rec.id] = "not an open durable contact"
+        elif stored.contact.owner_site != from_site:
+            out[rec.id] = f"owned by site {stored.contact.owner_site}, not {from_site}"
+        else:
+            new = DurableContact(**{**_fields(stored.contact), "owner_site": c.site, "queue": rec.queue or ""})
+            changes.append((rec, stored, new))
+    if not changes:
+        return out
+    written: list[StoredContact | None]
+    try:
+        written = await c.store.update_many([(old, new) for _, old, new in changes], token)
+    except (CoordError, FencedError) as e:  # the outcome is unknown: read back what etcd holds
+        log.warning("taking over %d durable contacts from %s: %s", len(changes), from_site, e)
+        written = [await _owned_now(c, rec.id) for rec, _, _ in changes]
+    for (rec, _, _), stored_now in zip(changes, written, strict=True):
+        out[rec.id] = stored_now if stored_now is not None else "changed while being taken over"
+    return out
+
+
+async def _owned_now(c: SiteController, contact_id: str) -> StoredContact | None:
+    with contextlib.suppress(CoordError):
+        stored = await c.store.get(contact_id)
+        if stored is not None and not stored.contact.terminal and stored.contact.owner_site == c.site:
+            return stored
+    return None
 
 
 def rebalance(c: SiteController) -> None:
