@@ -13,8 +13,10 @@ import pytest
 from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from vcc.media import libopus
 from vcc.media.encoders import PCM_TO_ALAW, PCM_TO_ULAW, LongLivedPayloads, frame_encoder
 from vcc.media.legs import OutboundTrack, answered_codec
+from vcc.media.libopus import OpusDecoder
 from vcc.media.passthrough import (
     ALAW_TO_PCM,
     ULAW_TO_PCM,
@@ -194,3 +196,42 @@ def test_long_lived_audio_is_encoded_once_after_a_second_play() -> None:
         assert spectrum[: len(spectrum) // 8].sum() > 0.9 * spectrum.sum()  # the chime: below 1 kHz
 
     asyncio.run(scenario())
+
+
+def test_recording_decodes_opus_with_libopus_at_16k_like_ffmpegs_decoder() -> None:
+    """The recording's Opus decode goes straight to 16 kHz mono through libopus (one C call a frame);
+    it hears the same tone, at the same level, as FFmpeg's 48 kHz decoder decimated by 3."""
+    assert libopus.load() is not None  # PyAV's wheel ships libopus (and Debian's chromium needs it)
+    encoder = frame_encoder("opus")
+    assert encoder is not None
+    fast, ffmpeg = PayloadDecoder("opus"), PayloadDecoder("opus")
+    ffmpeg._libopus = None  # the fallback path
+    fast_out, ffmpeg_out = [], []
+    for i in range(50):
+        payload = encoder.encode(tone((850.0,), 20, 48000, -10.0, start_sample=i * 960))
+        a, b = fast.decode16(payload), ffmpeg.decode16(payload)
+        assert a.dtype == np.int16 and len(a) == len(b) == 320
+        fast_out.append(a)
+        ffmpeg_out.append(b)
+    pcm_fast, pcm_ffmpeg = np.concatenate(fast_out)[3200:], np.concatenate(ffmpeg_out)[3200:]
+    total = float(np.mean((pcm_fast.astype(np.float64) / 32767.0) ** 2))
+    assert frequency_power(pcm_fast, 850.0, 16000) > 0.8 * total
+    assert abs(level_dbfs(pcm_fast) - level_dbfs(pcm_ffmpeg)) < 1.0
+    assert len(fast.decode16(b"\xff\xff\xff")) == 0  # a packet libopus rejects: nothing, no exception
+    assert len(fast.decode16(b"")) == 0
+
+
+def test_libopus_decoder_keeps_its_own_stream_state() -> None:
+    """Two decoders fed the same stream give the same samples (each has its own state), and a packet
+    of 60 ms (three frames) comes out whole."""
+    lib = libopus.load()
+    assert lib is not None
+    encoder = frame_encoder("opus")
+    assert encoder is not None
+    payloads = [encoder.encode(tone((440.0,), 20, 48000, -12.0, start_sample=i * 960)) for i in range(10)]
+    one, two = OpusDecoder(16000, lib), OpusDecoder(16000, lib)
+    first = [one.decode(p) for p in payloads]
+    second = [two.decode(p) for p in payloads]
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    code3 = bytes([payloads[5][0] | 0x3, 0x03]) + b"\x00" * 3  # three zero-length (lost) CELT/hybrid frames
+    assert len(OpusDecoder(16000, lib).decode(code3)) in (0, 960)  # libopus: PLC for 60 ms, or rejected

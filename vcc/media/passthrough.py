@@ -19,9 +19,12 @@ import fractions
 import av
 import numpy as np
 
+from vcc.media import libopus
+from vcc.media.libopus import OpusDecoder
 from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm
 
 PASSTHROUGH_CODECS = ("opus", "pcmu", "pcma")
+RECORDING_RATE_HZ = 16_000  # what decode16 gives (the recording's rate, vcc.media.call)
 _FLOAT_TO_S16_MEAN3 = np.float32(32767.0 / 3)
 
 
@@ -119,16 +122,25 @@ def _upsample2(pcm8: Pcm) -> Pcm:
 
 class PayloadDecoder:
     """Decodes one leg's forwarded payloads to 16 kHz mono for the recorder (G.711: a table and a
-    2x interpolation; Opus: libopus at 48 kHz, first channel, decimated by 3)."""
+    2x interpolation; Opus: libopus straight to 16 kHz mono int16 (:mod:`vcc.media.libopus`), or,
+    where libopus cannot be loaded, FFmpeg's decoder at 48 kHz, first channel, decimated by 3)."""
 
     def __init__(self, codec: str) -> None:
         self.codec = codec
         self._opus: av.AudioCodecContext | None = None
+        self._libopus: OpusDecoder | None = None
+        if codec == "opus" and (lib := libopus.load()) is not None:
+            self._libopus = OpusDecoder(RECORDING_RATE_HZ, lib)
 
     def decode16(self, payload: bytes) -> Pcm:
         if self.codec in ("pcmu", "pcma"):
             table = ULAW_TO_PCM if self.codec == "pcmu" else ALAW_TO_PCM
             return _upsample2(table[np.frombuffer(payload, dtype=np.uint8)])
+        if self._libopus is not None:
+            return self._libopus.decode(payload)
+        return self._decode16_ffmpeg(payload)
+
+    def _decode16_ffmpeg(self, payload: bytes) -> Pcm:
         if self._opus is None:
             self._opus = av.AudioCodecContext.create("opus", "r")
             self._opus.sample_rate = RATE_HZ
