@@ -378,7 +378,8 @@ async def drive(address: str, agent_ids: list[str], args: argparse.Namespace, si
     flow = Flow()
     streams = max(1, min(args.bot_streams, len(agent_ids)))
     pools = [TimedBots(address, [(a, PASSWORD) for a in agent_ids[i::streams]],
-                       handle_s=lambda ch: args.handle_s, on_completed=flow.completed) for i in range(streams)]
+                       handle_s=lambda ch: args.handle_s, on_completed=flow.completed,
+                       batched=not args.unbatched_agents) for i in range(streams)]
     t_login = time.monotonic()
     await asyncio.gather(*(p.start(timeout_s=120.0) for p in pools))
     login_s = time.monotonic() - t_login
@@ -523,7 +524,7 @@ AREAS: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
     ("IVR", lambda func, path: path == "vcc/actors/ivr_worker.py"),
     ("shard step (router, events to dicts)", lambda func, path: path == "vcc/actors/shard.py"),
     ("agent stream out", lambda func, path: path == "vcc/intersite/server.py" and func.split(".")[-1] in (
-        "AgentSession", "_update")),
+        "AgentSession", "AgentSessionBatch", "_session", "_update")),
     ("agent commands in", lambda func, path: path == "vcc/intersite/server.py" and func.split(".")[-1] in (
         "_read_commands", "_command")),
     ("SubmitContacts", lambda func, path: path == "vcc/intersite/server.py" and "SubmitContacts" in func),
@@ -713,6 +714,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--voice-share", type=float, default=0.5,
                     help="share of the agents taking calls only; the others take chat/email/sms, 20 each")
     ap.add_argument("--bot-streams", type=int, default=2, help="AgentSession streams the bots share")
+    ap.add_argument("--unbatched-agents", action="store_true",
+                    help="bots use AgentSession (one command/update a message), not AgentSessionBatch")
     ap.add_argument("--handle-s", type=float, default=0.0, help="seconds a bot holds a contact")
     ap.add_argument("--submitters", type=int, default=4, help="concurrent submitter tasks")
     ap.add_argument("--batch", type=int, default=50, help="contacts per SubmitContacts call")

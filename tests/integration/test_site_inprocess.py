@@ -27,12 +27,17 @@ async def wait_for(predicate, timeout_s: float = 15.0) -> None:  # type: ignore[
         await asyncio.sleep(0.05)
 
 
-def test_every_channel_completes_exactly_once(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batched", [True, False], ids=["AgentSessionBatch", "AgentSession"])
+def test_every_channel_completes_exactly_once(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path, batched: bool
+) -> None:
+    """Both agent session forms: many commands and updates to a message, or one."""
+
     async def scenario() -> None:
         site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
                                    tmp_path).start()
         bots = BotAgentPool(site.address, dev_agents("dev-01", "dev-02", "dev-03", "dev-04"),
-                            handle_s=lambda ch: 0.05)
+                            handle_s=lambda ch: 0.05, batched=batched)
         client = SiteClient(site.address)
         try:
             await bots.start()

@@ -46,8 +46,10 @@ class BotAgentPool:
         handle_s: Callable[[str], float] = lambda channel: 0.05,
         wrap_up_s: float = 0.0,
         seed: int = 1,
+        batched: bool = True,
     ) -> None:
         self.address = address
+        self.batched = batched  # AgentSessionBatch: what is ready in one turn goes as one message
         self.agents = agents
         self.answer_delay_s = answer_delay_s
         self.handle_s = handle_s
@@ -65,8 +67,10 @@ class BotAgentPool:
     async def start(self, *, ready: bool = True, timeout_s: float = 30.0) -> None:
         self._channel = grpc.aio.insecure_channel(self.address)
         stub = pb_grpc.SiteApiStub(self._channel)
-        call = stub.AgentSession(self._requests())
-        self._reader = asyncio.ensure_future(self._read(call))
+        if self.batched:
+            self._reader = asyncio.ensure_future(self._read(stub.AgentSessionBatch(self._batches()), batched=True))
+        else:
+            self._reader = asyncio.ensure_future(self._read(stub.AgentSession(self._requests())))
         results = await asyncio.wait_for(
             asyncio.gather(*(self.command(a, login=pb.Login(password=p)) for a, p in self.agents)), timeout_s
         )
@@ -106,20 +110,25 @@ class BotAgentPool:
                 return
             yield msg
 
-    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+    async def _batches(self) -> AsyncIterator[pb.AgentCommands]:
+        while True:
+            msg = await self._out.get()
+            batch = []
+            while msg is not None:
+                batch.append(msg)
+                if self._out.empty():
+                    break
+                msg = self._out.get_nowait()
+            if batch:
+                yield pb.AgentCommands(commands=batch)
+            if msg is None:
+                return
+
+    async def _read(self, call: grpc.aio.StreamStreamCall, *, batched: bool = False) -> None:
         try:
-            async for update in call:
-                which = update.WhichOneof("update")
-                if which == "result":
-                    fut = self._waiters.pop(update.result.request_id, None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(update.result)
-                elif which == "offer":
-                    self.stats.offers += 1
-                    self.stats.waited_s[update.offer.contact_id] = update.offer.waited_s
-                    self._spawn(self._handle(update.agent_id, update.offer))
-                elif which == "rescinded":
-                    self.stats.rescinded += 1
+            async for message in call:
+                for update in (message.updates if batched else (message,)):
+                    self._on_update(update)
         except grpc.aio.AioRpcError as e:
             self.stats.errors[f"stream: {e.code().name}"] += 1
         finally:
@@ -127,6 +136,19 @@ class BotAgentPool:
             for fut in self._waiters.values():
                 if not fut.done():
                     fut.set_result(pb.CommandResult(ok=False, error="session ended"))
+
+    def _on_update(self, update: pb.AgentUpdate) -> None:
+        which = update.WhichOneof("update")
+        if which == "result":
+            fut = self._waiters.pop(update.result.request_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(update.result)
+        elif which == "offer":
+            self.stats.offers += 1
+            self.stats.waited_s[update.offer.contact_id] = update.offer.waited_s
+            self._spawn(self._handle(update.agent_id, update.offer))
+        elif which == "rescinded":
+            self.stats.rescinded += 1
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -80,16 +80,28 @@ class SiteApi(pb_grpc.SiteApiServicer):
     async def AgentSession(
         self, request_iterator: AsyncIterator[pb.AgentCommand], context: Any
     ) -> AsyncIterator[pb.AgentUpdate]:
+        async for updates in self._session(_one_by_one(request_iterator)):
+            for update in updates:
+                yield self._update(*update)
+
+    async def AgentSessionBatch(
+        self, request_iterator: AsyncIterator[pb.AgentCommands], context: Any
+    ) -> AsyncIterator[pb.AgentUpdates]:
+        async for updates in self._session(_unbatched(request_iterator)):
+            yield pb.AgentUpdates(updates=[self._update(*update) for update in updates])
+
+    async def _session(self, commands: AsyncIterator[pb.AgentCommand]) -> AsyncIterator[list[tuple[str, str, Any]]]:
+        """An agent stream: the updates ready at each turn, as one list, until the client's side ends."""
         stream = AgentStream()
-        reader = asyncio.ensure_future(self._read_commands(request_iterator, stream))
+        reader = asyncio.ensure_future(self._read_commands(commands, stream))
         # The reader pushes None when the client's side ends. Waiting on the queue alone (no task
         # and no asyncio.wait per update) halves the controller's cost of a busy agent stream.
         reader.add_done_callback(lambda _: stream.updates.put_nowait(None))
         try:
             while (first := await stream.updates.get()) is not None:
                 updates, more = stream.take(first)
-                for update in updates:
-                    yield self._update(*update)
+                if updates:
+                    yield updates
                 if not more:
                     return
         finally:
@@ -211,3 +223,14 @@ async def serve(controller: SiteController, host: str, port: int,
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, health_servicer
+
+
+async def _one_by_one(commands: AsyncIterator[pb.AgentCommand]) -> AsyncIterator[pb.AgentCommand]:
+    async for msg in commands:
+        yield msg
+
+
+async def _unbatched(batches: AsyncIterator[pb.AgentCommands]) -> AsyncIterator[pb.AgentCommand]:
+    async for batch in batches:
+        for msg in batch.commands:
+            yield msg

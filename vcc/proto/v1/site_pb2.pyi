@@ -294,6 +294,18 @@ class AgentUpdate(_message.Message):
     notice: ContactNotice
     def __init__(self, agent_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., rescinded: _Optional[_Union[OfferRescinded, _Mapping]] = ..., notice: _Optional[_Union[ContactNotice, _Mapping]] = ...) -> None: ...
 
+class AgentCommands(_message.Message):
+    __slots__ = ("commands",)
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    commands: _containers.RepeatedCompositeFieldContainer[AgentCommand]
+    def __init__(self, commands: _Optional[_Iterable[_Union[AgentCommand, _Mapping]]] = ...) -> None: ...
+
+class AgentUpdates(_message.Message):
+    __slots__ = ("updates",)
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    updates: _containers.RepeatedCompositeFieldContainer[AgentUpdate]
+    def __init__(self, updates: _Optional[_Iterable[_Union[AgentUpdate, _Mapping]]] = ...) -> None: ...
+
 class ContactNotice(_message.Message):
     __slots__ = ("contact_id", "kind", "data")
     class DataEntry(_message.Message):

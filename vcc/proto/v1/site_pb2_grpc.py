@@ -54,6 +54,11 @@ class SiteApiStub:
                 request_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.AgentCommand.SerializeToString,
                 response_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.AgentUpdate.FromString,
                 _registered_method=True)
+        self.AgentSessionBatch = channel.stream_stream(
+                '/vcc.proto.v1.SiteApi/AgentSessionBatch',
+                request_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.AgentCommands.SerializeToString,
+                response_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.AgentUpdates.FromString,
+                _registered_method=True)
         self.GetLoad = channel.unary_unary(
                 '/vcc.proto.v1.SiteApi/GetLoad',
                 request_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.LoadRequest.SerializeToString,
@@ -108,6 +113,12 @@ class SiteApiServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AgentSession(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AgentSessionBatch(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,6 +182,11 @@ def add_SiteApiServicer_to_server(servicer, server):
                     servicer.AgentSession,
                     request_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.AgentCommand.FromString,
                     response_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.AgentUpdate.SerializeToString,
+            ),
+            'AgentSessionBatch': grpc.stream_stream_rpc_method_handler(
+                    servicer.AgentSessionBatch,
+                    request_deserializer=vcc_dot_proto_dot_v1_dot_site__pb2.AgentCommands.FromString,
+                    response_serializer=vcc_dot_proto_dot_v1_dot_site__pb2.AgentUpdates.SerializeToString,
             ),
             'GetLoad': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLoad,
@@ -311,6 +327,33 @@ class SiteApi:
             '/vcc.proto.v1.SiteApi/AgentSession',
             vcc_dot_proto_dot_v1_dot_site__pb2.AgentCommand.SerializeToString,
             vcc_dot_proto_dot_v1_dot_site__pb2.AgentUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AgentSessionBatch(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/vcc.proto.v1.SiteApi/AgentSessionBatch',
+            vcc_dot_proto_dot_v1_dot_site__pb2.AgentCommands.SerializeToString,
+            vcc_dot_proto_dot_v1_dot_site__pb2.AgentUpdates.FromString,
             options,
             channel_credentials,
             insecure,
