@@ -133,3 +133,43 @@ def test_address_only_trunks_refuse_strangers_and_config_errors_are_one_line() -
     missing = TrunkTable([TrunkConfig(id="p", username="u", password_env="NOPE_PW")], DigestAuthenticator("v", b"k"),
                          env={})  # fmt: skip
     assert missing.missing == ["trunk p: environment variable NOPE_PW is not set"]
+
+
+def test_frame_encoder_encodes_each_paced_frame_once_by_its_samples() -> None:
+    from types import SimpleNamespace
+
+    from vcc.media.pcm import FRAME_SAMPLES, decimate, music_on_hold
+    from vcc.media.sip_gateway import caller_audio_wanted
+    from vcc.media.sip_leg import FrameEncoder
+
+    music = music_on_hold()
+    enc = FrameEncoder()
+    frames = [music[i : i + FRAME_SAMPLES] for i in range(0, 50 * FRAME_SAMPLES, FRAME_SAMPLES)]
+    first = [enc.encode(f, "PCMU") for f in frames]
+    assert first == [g711_encode(decimate(f, 6), "PCMU") for f in frames]
+    assert (enc.hits, enc.misses) == (0, 50)
+    # a second caller, and a per-call copy of the same samples (a loop's wrap-around frame): looked up
+    assert [enc.encode(f.copy(), "PCMU") for f in frames] == first and (enc.hits, enc.misses) == (50, 50)
+    assert enc.encode(frames[3], "PCMA") == g711_encode(decimate(frames[3], 6), "PCMA") and enc.misses == 51
+    # relayed frames (an agent's voice) are encoded as they come and never cached
+    voice = tone((300.0, 1100.0), 20)
+    assert enc.encode(voice, "PCMU", cache=False) == g711_encode(decimate(voice, 6), "PCMU")
+    assert (enc.hits, enc.misses) == (50, 51)
+    small = FrameEncoder(max_frames=10)
+    for f in frames[:25]:
+        small.encode(f, "PCMU")
+    assert small.misses == 25 and len(small._cache["PCMU"]) <= 10
+
+    # the SIP front end's audio gate: decode only what the call listens to
+    leg = SimpleNamespace(te_pt=101)
+    call = SimpleNamespace(state="ivr", recorder=None)
+    wanted = caller_audio_wanted(call, leg)  # type: ignore[arg-type]
+    assert wanted() is False  # IVR, keys come as RFC 4733 events, nothing records
+    call.state = "queued"
+    assert wanted() is False
+    leg.te_pt = None  # a caller without telephone-event: in-band keys need the audio
+    assert wanted() is True
+    leg.te_pt, call.state = 101, "connected"  # bridged: the agent hears the caller
+    assert wanted() is True
+    call.state, call.recorder = "transfer", object()
+    assert wanted() is True

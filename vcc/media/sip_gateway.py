@@ -46,6 +46,7 @@ from vcc.sip.uas import (
 
 if TYPE_CHECKING:
     from vcc.actors.media_gateway import MediaGateway
+    from vcc.media.call import Call
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,21 @@ class SipFrontEnd:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> tuple[int, int]:
-        """Listen on UDP and TCP; a port that cannot be had raises :class:`MediaError` with nothing left open."""
+        """Listen on UDP and TCP; a port that cannot be had raises :class:`MediaError` with nothing left open.
+        Port 0 picks a port free for both (the UDP port the kernel gives may be taken for TCP: try again)."""
+        attempts = 20 if self.port == 0 else 1
+        for attempt in range(attempts):
+            try:
+                await self._listen()
+                break
+            except MediaError:
+                if attempt == attempts - 1:
+                    raise
+                self.port = 0
+        self._ticker = asyncio.create_task(self._tick())
+        return self.port, self.port
+
+    async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             udp, _ = await loop.create_datagram_endpoint(lambda: _SipUdp(self), local_addr=(self.host, self.port))
@@ -111,8 +126,6 @@ class SipFrontEnd:
             self._udp = None
             await asyncio.sleep(0)  # the transport lets its socket go on the next loop step
             raise MediaError(f"SIP listener: cannot listen on TCP {self.host}:{self.port}: {e.strerror or e}") from None
-        self._ticker = asyncio.create_task(self._tick())
-        return self.port, self.port
 
     async def stop(self) -> None:
         for c in list(self.calls.values()):
@@ -300,6 +313,9 @@ class SipFrontEnd:
             self._refuse(handle, 480, [("Warning", '399 vcc "the call ended before it was answered"')])
             return
         leg.on_closed = lambda: self._leg_closed(handle)  # from here the gateway's end is a BYE
+        started = self.gateway.active.get(contact_id)
+        if started is not None:
+            leg.audio_wanted = caller_audio_wanted(started, leg)
         self._run(self.core.answer(handle, answer, time.monotonic()))
         self.counters["answered"] += 1
         self.setup_ms.append((time.monotonic() - call.started) * 1000)
@@ -363,6 +379,17 @@ class SipFrontEnd:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("SIP call task failed", exc_info=task.exception())
+
+
+def caller_audio_wanted(call: Call, leg: SipLeg) -> Callable[[], bool]:
+    """Whether a SIP caller's audio is needed now: in the IVR and the queue the call only listens for
+    in-band keys, which a caller that negotiated RFC 4733 telephone-events sends as events; so there,
+    with no recording, the leg drops the audio undecoded (most of a held call's receive cost)."""
+
+    def wanted() -> bool:
+        return leg.te_pt is None or call.recorder is not None or call.state not in ("ivr", "queued")
+
+    return wanted
 
 
 class _SipUdp(asyncio.DatagramProtocol):
