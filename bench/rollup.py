@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,9 +29,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vcc.analytics import cdr, kpis
+from vcc.analytics import cdr, facts, kpis, warehouse
 from vcc.analytics.catalog import Catalog, QueueInfo, TenantInfo
-from vcc.analytics.warehouse import EVENT_SCHEMA
 
 DAY0 = 1_800_057_600.0  # 2027-01-16 00:00 UTC
 TENANTS, QUEUES, AGENTS, SITES = 10, 50, 2000, 3
@@ -96,35 +96,92 @@ def generate(n_events: int, seed: int) -> pl.DataFrame:
         data=pl.when((pl.col("state") == "completed") & (pl.col("cid") % 2 == 0))
         .then(pl.lit('{"disposition":"resolved"}')),
     )  # fmt: skip
-    return frame.select([pl.col(k).cast(v) for k, v in EVENT_SCHEMA.items()])
+    return frame.select([pl.col(k).cast(v) for k, v in warehouse.EVENT_SCHEMA.items()])
 
 
-def dataset(n_events: int, seed: int) -> tuple[Path, float | None]:
-    """The cached Parquet file of the events, and the seconds spent generating it (None: cached)."""
-    path = Path(f"/tmp/vcc-bench-rollup-v2-{n_events}-{seed}.parquet")
-    if path.exists():
-        return path, None
-    t0 = time.perf_counter()
-    frame = generate(n_events, seed)
-    tmp = path.with_suffix(".tmp")
-    frame.write_parquet(tmp, compression="zstd", row_group_size=1_000_000)
-    tmp.replace(path)
-    return path, time.perf_counter() - t0
+def dataset(n_events: int, seed: int) -> tuple[Path, float | None, float | None]:
+    """A warehouse of the events (``site=<s>/date=<d>/part-*.parquet``, each site's seq in time order,
+    as the flushers write it) with its contact facts, cached under /tmp; the seconds spent generating
+    the events and building the fact files (``facts.refresh``, what compaction does once a day is
+    closed): None when cached."""
+    root = Path(f"/tmp/vcc-bench-rollup-v3-{n_events}-{seed}")
+    gen_s = build_s = None
+    if not (root / "done").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.perf_counter()
+        frame = generate(n_events, seed).sort("ts", maintain_order=True).with_columns(
+            date=(pl.col("ts") * 1_000_000).cast(pl.Int64).cast(pl.Datetime("us", "UTC")).dt.strftime("%Y-%m-%d"),
+            seq=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("site"),
+        )
+        for (site,), events in frame.group_by("site", maintain_order=True):
+            warehouse.write_frame(root, str(site), events)
+        gen_s = time.perf_counter() - t0
+        (root / "done").touch()
+    parts = warehouse.live_parts(warehouse.list_parts(root))
+    if not all(facts.is_fresh(root, d, parts) for d in {p.date for p in parts}):
+        t0 = time.perf_counter()
+        facts.refresh(root, now_ts=DAY0 + 10 * 86400)
+        build_s = time.perf_counter() - t0
+    return root, gen_s, build_s
+
+
+def event_files(root: Path) -> list[str]:
+    return [str(p.path) for p in warehouse.live_parts(warehouse.list_parts(root))]
+
+
+def fact_files(root: Path) -> list[str]:
+    return sorted(str(p) for p in (root / facts.FACTS_DIR).glob(f"date=*/contacts-v{facts.FACTS_VERSION}.parquet"))
 
 
 # ----------------------------------------------------------------------------------- the rollups
 
 
-def rollup_polars(path: Path, cat: Catalog) -> pl.DataFrame:
-    contacts = cdr.contacts(pl.scan_parquet(path), cat)
+def rollup_polars(root: Path, cat: Catalog) -> pl.DataFrame:
+    """Events -> KPIs: the production CDR over every event, then the KPIs."""
+    contacts = cdr.contacts(warehouse.scan_events(root), cat)
     return kpis.contact_kpis(contacts, by=["tenant", "queue"], interval="15m")
 
 
-def rollup_pandas(path: Path, cat: Catalog) -> Any:
+def rollup_polars_facts(root: Path, cat: Catalog) -> pl.DataFrame:
+    """Contact facts -> KPIs: what reports and dashboards read for closed days."""
+    return kpis.contact_kpis(facts.scan_contacts(root, cat), by=["tenant", "queue"], interval="15m")
+
+
+def _kpis_pandas(c: Any, cat: Catalog) -> Any:
+    """The KPIs from one row per contact (tenant, queue, first/queued/answered/ended ts, handle_s,
+    transfers, abandoned_ev)."""
+    import pandas as pd
+
+    thresholds = pd.Series({q.id: q.sl_threshold_s for q in cat.queues.values()})
+    short_s = pd.Series({t.id: t.short_abandon_s for t in cat.tenants.values()})
+    t = c["queue"].map(thresholds).astype("float64").fillna(20.0)
+    queued = c["queued_ts"].notna()
+    answered = queued & c["answered_ts"].notna()
+    wait = c["answered_ts"].fillna(c["ended_ts"]) - c["queued_ts"]
+    aband = queued & c["answered_ts"].isna() & c["abandoned_ev"]
+    short = aband & (wait < c["tenant"].map(short_s).astype("float64").fillna(5.0))
+    handled = answered & c["ended_ts"].notna()
+    when = c["queued_ts"].fillna(c["first_ts"])
+    out = pd.DataFrame({
+        "tenant": c["tenant"], "queue": c["queue"], "interval_start": (when // 900) * 900,
+        "offered": (queued & ~short).astype("int64"), "answered": answered.astype("int64"),
+        "abandoned": (aband & ~short).astype("int64"), "short_abandoned": short.astype("int64"),
+        "answered_within_t": (answered & (wait <= t)).astype("int64"), "handled": handled.astype("int64"),
+        "transfers": c["transfers"], "answered_wait_s": wait.where(answered, 0.0),
+        "handle_counted_s": c["handle_s"].where(handled, 0.0),
+    })  # fmt: skip
+    g = out.groupby(["tenant", "queue", "interval_start"], dropna=False, sort=True, observed=True).sum().reset_index()
+    g["service_level"] = g["answered_within_t"] / (g["answered"] + g["abandoned"])
+    g["asa_s"] = g["answered_wait_s"] / g["answered"]
+    g["aht_s"] = g["handle_counted_s"] / g["handled"]
+    return g
+
+
+def rollup_pandas(root: Path, cat: Catalog) -> Any:
     import pandas as pd
 
     cols = ["contact_id", "tenant", "state", "queue", "site", "seq", "ts", "kind"]
-    df = pd.read_parquet(path, columns=cols)
+    df = pd.concat([pd.read_parquet(f, columns=cols) for f in event_files(root)], ignore_index=True)
     df = df[df["kind"] == "contact"].sort_values(["contact_id", "ts", "site", "seq"], kind="stable")
     cid, ts, st = df["contact_id"], df["ts"], df["state"]
     same = cid.shift(-1) == cid
@@ -142,56 +199,19 @@ def rollup_pandas(path: Path, cat: Catalog) -> Any:
         talk_s=("talk_s", "sum"), wrap_s=("wrap_s", "sum"), transfers=("transfers", "sum"),
         abandoned_ev=("abandoned_ev", "any"),
     )  # fmt: skip
-    thresholds = pd.Series({q.id: q.sl_threshold_s for q in cat.queues.values()})
-    short_s = pd.Series({t.id: t.short_abandon_s for t in cat.tenants.values()})
-    t = c["queue"].map(thresholds).fillna(20.0)
-    queued = c["queued_ts"].notna()
-    answered = queued & c["answered_ts"].notna()
-    wait = c["answered_ts"].fillna(c["ended_ts"]) - c["queued_ts"]
-    aband = queued & c["answered_ts"].isna() & c["abandoned_ev"]
-    short = aband & (wait < c["tenant"].map(short_s).fillna(5.0))
-    handled = answered & c["ended_ts"].notna()
-    when = c["queued_ts"].fillna(c["first_ts"])
-    out = pd.DataFrame({
-        "tenant": c["tenant"], "queue": c["queue"], "interval_start": (when // 900) * 900,
-        "offered": (queued & ~short).astype("int64"), "answered": answered.astype("int64"),
-        "abandoned": (aband & ~short).astype("int64"), "short_abandoned": short.astype("int64"),
-        "answered_within_t": (answered & (wait <= t)).astype("int64"), "handled": handled.astype("int64"),
-        "transfers": c["transfers"], "answered_wait_s": wait.where(answered, 0.0),
-        "handle_counted_s": (c["talk_s"] + c["wrap_s"]).where(handled, 0.0),
-    })  # fmt: skip
-    g = out.groupby(["tenant", "queue", "interval_start"], dropna=False, sort=True).sum().reset_index()
-    g["service_level"] = g["answered_within_t"] / (g["answered"] + g["abandoned"])
-    g["asa_s"] = g["answered_wait_s"] / g["answered"]
-    g["aht_s"] = g["handle_counted_s"] / g["handled"]
-    return g
+    return _kpis_pandas(c.assign(handle_s=c["talk_s"] + c["wrap_s"]), cat)
 
 
-def rollup_duckdb(path: Path, cat: Catalog) -> Any:
-    import duckdb
+def rollup_pandas_facts(root: Path, cat: Catalog) -> Any:
+    import pandas as pd
 
-    con = duckdb.connect()
-    con.register("queues", pl.DataFrame({"queue": [q.id for q in cat.queues.values()],
-                                         "t_s": [q.sl_threshold_s for q in cat.queues.values()]}).to_arrow())
-    con.register("tenants", pl.DataFrame({"tenant": [t.id for t in cat.tenants.values()],
-                                          "short_s": [t.short_abandon_s for t in cat.tenants.values()]}).to_arrow())
-    sql = f"""
-    WITH e AS (
-      SELECT contact_id, tenant, state, queue, ts,
-             lead(ts) OVER (PARTITION BY contact_id ORDER BY ts, site, seq) - ts AS dur
-      FROM read_parquet('{path}') WHERE kind = 'contact'
-    ), c AS (
-      SELECT contact_id, first(tenant) AS tenant, min(ts) AS first_ts,
-             arg_min(queue, ts) FILTER (WHERE state = 'queued') AS queue,
-             min(ts) FILTER (WHERE state = 'queued') AS queued_ts,
-             min(ts) FILTER (WHERE state = 'connected') AS answered_ts,
-             max(ts) FILTER (WHERE state IN ('completed', 'abandoned', 'failed')) AS ended_ts,
-             coalesce(sum(dur) FILTER (WHERE state = 'connected'), 0) AS talk_s,
-             coalesce(sum(dur) FILTER (WHERE state = 'wrap_up'), 0) AS wrap_s,
-             count(*) FILTER (WHERE state = 'transferred') AS transfers,
-             bool_or(state = 'abandoned') AS abandoned_ev
-      FROM e GROUP BY contact_id
-    ), f AS (
+    cols = ["tenant", "queue", "first_ts", "queued_ts", "answered_ts", "ended_ts", "outcome", "handle_s", "transfers"]
+    c = pd.concat([pd.read_parquet(f, columns=cols) for f in fact_files(root)], ignore_index=True)
+    return _kpis_pandas(c.assign(abandoned_ev=c["outcome"] == "abandoned"), cat)
+
+
+_DUCKDB_KPIS = """
+    f AS (
       SELECT c.*, coalesce(q.t_s, 20.0) AS t_s, coalesce(answered_ts, ended_ts) - queued_ts AS wait_s,
              queued_ts IS NOT NULL AS queued, queued_ts IS NOT NULL AND answered_ts IS NOT NULL AS answered,
              queued_ts IS NOT NULL AND answered_ts IS NULL AND abandoned_ev AS aband,
@@ -206,10 +226,53 @@ def rollup_duckdb(path: Path, cat: Catalog) -> Any:
            sum((answered AND wait_s <= t_s)::INT) AS answered_within_t, sum(handled::INT) AS handled,
            sum(transfers) AS transfers,
            sum(CASE WHEN answered THEN wait_s ELSE 0 END) / nullif(sum(answered::INT), 0) AS asa_s,
-           sum(CASE WHEN handled THEN talk_s + wrap_s ELSE 0 END) / nullif(sum(handled::INT), 0) AS aht_s
+           sum(CASE WHEN handled THEN handle_s ELSE 0 END) / nullif(sum(handled::INT), 0) AS aht_s
     FROM g GROUP BY ALL ORDER BY ALL
-    """
-    return pl.from_arrow(con.sql(sql).to_arrow_table())
+"""
+
+
+def _duckdb(cat: Catalog, contacts_sql: str) -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("queues", pl.DataFrame({"queue": [q.id for q in cat.queues.values()],
+                                         "t_s": [q.sl_threshold_s for q in cat.queues.values()]}).to_arrow())
+    con.register("tenants", pl.DataFrame({"tenant": [t.id for t in cat.tenants.values()],
+                                          "short_s": [t.short_abandon_s for t in cat.tenants.values()]}).to_arrow())
+    return pl.from_arrow(con.sql(f"WITH {contacts_sql}, {_DUCKDB_KPIS}").to_arrow_table())
+
+
+def _files_sql(files: list[str]) -> str:
+    return "read_parquet([" + ", ".join(f"'{f}'" for f in files) + "], hive_partitioning = false)"
+
+
+def rollup_duckdb(root: Path, cat: Catalog) -> Any:
+    return _duckdb(cat, f"""
+    e AS (
+      SELECT contact_id, tenant, state, queue, ts,
+             lead(ts) OVER (PARTITION BY contact_id ORDER BY ts, site, seq) - ts AS dur
+      FROM {_files_sql(event_files(root))} WHERE kind = 'contact'
+    ), c AS (
+      SELECT contact_id, first(tenant) AS tenant, min(ts) AS first_ts,
+             arg_min(queue, ts) FILTER (WHERE state = 'queued') AS queue,
+             min(ts) FILTER (WHERE state = 'queued') AS queued_ts,
+             min(ts) FILTER (WHERE state = 'connected') AS answered_ts,
+             max(ts) FILTER (WHERE state IN ('completed', 'abandoned', 'failed')) AS ended_ts,
+             coalesce(sum(dur) FILTER (WHERE state = 'connected'), 0)
+               + coalesce(sum(dur) FILTER (WHERE state = 'wrap_up'), 0) AS handle_s,
+             count(*) FILTER (WHERE state = 'transferred') AS transfers,
+             bool_or(state = 'abandoned') AS abandoned_ev
+      FROM e GROUP BY contact_id
+    )""")
+
+
+def rollup_duckdb_facts(root: Path, cat: Catalog) -> Any:
+    return _duckdb(cat, f"""
+    c AS (
+      SELECT tenant::VARCHAR AS tenant, queue::VARCHAR AS queue, first_ts, queued_ts, answered_ts, ended_ts,
+             handle_s, transfers, outcome = 'abandoned' AS abandoned_ev
+      FROM {_files_sql(fact_files(root))}
+    )""")
 
 
 def _normalise(frame: Any) -> pl.DataFrame:
@@ -235,28 +298,45 @@ def _time(fn: Any, repeat: int) -> tuple[float, float, Any]:
     return best, best_cpu, result
 
 
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b > 0 else float("inf")
+
+
 def run(n_events: int, seed: int = 7, repeat: int = 3, skip_pandas: bool = False) -> dict[str, Any]:
-    path, gen_s = dataset(n_events, seed)
+    """Both paths (events -> KPIs, contact facts -> KPIs), each in Polars, DuckDB and pandas."""
+    root, gen_s, build_s = dataset(n_events, seed)
     cat = catalog()
-    rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+    import duckdb  # noqa: F401  (imported before the clocks start, as a long-running report process has them)
+    import pandas  # noqa: F401
+
+    rows = warehouse.scan_events(root).select(pl.len()).collect().item()
     load_before = os.getloadavg()[0]
-    polars_s, polars_cpu_s, res_pl = _time(lambda: rollup_polars(path, cat), repeat)
-    duck_s, duck_cpu_s, res_duck = _time(lambda: rollup_duckdb(path, cat), repeat)
-    report: dict[str, Any] = {
-        "events": rows, "generate_s": None if gen_s is None else round(gen_s, 3), "groups": res_pl.height,
+    r: dict[str, Any] = {
+        "events": rows, "generate_s": None if gen_s is None else round(gen_s, 3),
+        "facts_build_s": None if build_s is None else round(build_s, 3),
+        "contacts": pl.scan_parquet(fact_files(root)).select(pl.len()).collect().item(),
         "cores": os.cpu_count(), "load_before": round(load_before, 2),
-        "polars_s": round(polars_s, 3), "polars_cpu_s": round(polars_cpu_s, 3),
-        "duckdb_s": round(duck_s, 3), "duckdb_cpu_s": round(duck_cpu_s, 3),
-        "duckdb_over_polars": round(duck_s / polars_s, 2), "duckdb_agrees": same_result(res_pl, res_duck),
     }  # fmt: skip
-    if not skip_pandas:
-        pandas_s, pandas_cpu_s, res_pd = _time(lambda: rollup_pandas(path, cat), 1)
-        report.update(pandas_s=round(pandas_s, 3), pandas_cpu_s=round(pandas_cpu_s, 3),
-                      pandas_over_polars=round(pandas_s / polars_s, 2),
-                      pandas_over_polars_cpu=round(pandas_cpu_s / polars_cpu_s, 2),
-                      pandas_agrees=same_result(res_pl, res_pd))  # fmt: skip
-    report["load_after"] = round(os.getloadavg()[0], 2)
-    return report
+    results: dict[str, Any] = {}
+    for suffix, engines in (
+        ("", (("polars", rollup_polars), ("duckdb", rollup_duckdb), ("pandas", rollup_pandas))),
+        ("_facts", (("polars", rollup_polars_facts), ("duckdb", rollup_duckdb_facts),
+                             ("pandas", rollup_pandas_facts))),
+    ):  # fmt: skip
+        for engine, fn in engines:
+            if engine == "pandas" and skip_pandas:
+                continue
+            wall, cpu, res = _time(lambda fn=fn: fn(root, cat), 1 if engine == "pandas" else repeat)
+            results[f"{engine}{suffix}"] = res
+            r[f"{engine}{suffix}_s"], r[f"{engine}{suffix}_cpu_s"] = round(wall, 3), round(cpu, 3)
+            if engine != "polars":
+                r[f"{engine}{suffix}_over_polars"] = _ratio(wall, r[f"polars{suffix}_s"])
+                r[f"{engine}{suffix}_over_polars_cpu"] = _ratio(cpu, r[f"polars{suffix}_cpu_s"])
+                r[f"{engine}{suffix}_agrees"] = same_result(results[f"polars{suffix}"], res)
+    r["groups"] = results["polars"].height
+    r["facts_agree_with_events"] = same_result(results["polars"], results["polars_facts"])
+    r["load_after"] = round(os.getloadavg()[0], 2)
+    return r
 
 
 def main() -> None:
@@ -272,15 +352,22 @@ def main() -> None:
         print(json.dumps(r))
         return
     made = "cached" if r["generate_s"] is None else f"generated in {r['generate_s']} s"
-    print(f"daily rollup of {r['events']:,} events into {r['groups']:,} tenant/queue/15-min groups (events {made})")
+    built = "cached" if r["facts_build_s"] is None else f"built in {r['facts_build_s']} s wall"
+    print(f"daily rollup of {r['events']:,} events ({r['contacts']:,} contacts) into {r['groups']:,} "
+          f"tenant/queue/15-min groups (events {made}; contact facts {built}, once a day is closed)")
     print(f"  load average {r['load_before']} before, {r['load_after']} after, on {r['cores']} cores "
           "(wall times above a load of the core count include other processes' turns)")
-    print(f"  polars  {r['polars_s']:8.3f} s wall {r['polars_cpu_s']:8.3f} s CPU   (target <= 1 s)")
-    print(f"  duckdb  {r['duckdb_s']:8.3f} s wall {r['duckdb_cpu_s']:8.3f} s CPU   "
-          f"{r['duckdb_over_polars']:6.2f}x polars   same result: {r['duckdb_agrees']}")
-    if "pandas_s" in r:
-        print(f"  pandas  {r['pandas_s']:8.3f} s wall {r['pandas_cpu_s']:8.3f} s CPU   {r['pandas_over_polars']:6.2f}x "
-              f"polars ({r['pandas_over_polars_cpu']}x in CPU)   same result: {r['pandas_agrees']}   (target >= 5x)")
+    for title, sfx in (("events -> KPIs (any day; cdr.contacts over the events)", ""),
+                       ("contact facts -> KPIs (closed days; facts.scan_contacts)", "_facts")):
+        print(f"  {title}")
+        print(f"    polars  {r[f'polars{sfx}_s']:8.3f} s wall {r[f'polars{sfx}_cpu_s']:8.3f} s CPU   (target <= 1 s)")
+        for engine in ("duckdb", "pandas"):
+            if f"{engine}{sfx}_s" in r:
+                target = "   (target >= 5x)" if engine == "pandas" else ""
+                print(f"    {engine}  {r[f'{engine}{sfx}_s']:8.3f} s wall {r[f'{engine}{sfx}_cpu_s']:8.3f} s CPU   "
+                      f"{r[f'{engine}{sfx}_over_polars']:6.2f}x polars ({r[f'{engine}{sfx}_over_polars_cpu']}x in CPU)"
+                      f"   same result: {r[f'{engine}{sfx}_agrees']}{target}")
+    print(f"  facts path gives the events path's result: {r['facts_agree_with_events']}")
 
 
 if __name__ == "__main__":

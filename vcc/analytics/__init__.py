@@ -5,7 +5,7 @@ counter is kept on the side. Formulas: ``docs/analytics.md`` (each KPI is define
 
 Stable API (what the dashboards build on)::
 
-    from vcc.analytics import warehouse, kpis, staffing, forecast, billing, cdr
+    from vcc.analytics import warehouse, kpis, staffing, forecast, billing, cdr, facts
     from vcc.analytics.catalog import Catalog
 
     root = warehouse.default_root(run_dir)         # <run dir>/warehouse
@@ -13,6 +13,7 @@ Stable API (what the dashboards build on)::
     catalog = Catalog.from_config(load_config(p))  # tenants (SL formula, short abandon, rates), queues, agents
 
     contacts = cdr.contacts(events, catalog)       # pl.LazyFrame, one row per contact (CDR_COLUMNS)
+    contacts = facts.scan_contacts(root, catalog)  # the same, from the contact facts of closed days
     segments = cdr.segments(events)                # one row per agent's handling of a contact
     spans = cdr.agent_spans(events, until_ts=None) # one row per agent state span
 

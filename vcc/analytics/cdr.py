@@ -72,7 +72,22 @@ def held_contacts(events: pl.LazyFrame) -> pl.Series:
 
 
 def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFrame:
-    """One row per contact (CDR_COLUMNS), plus the per-contact indicators the KPIs sum.
+    """One row per contact (CDR_COLUMNS), plus the per-contact indicators the KPIs sum."""
+    return with_catalog(records(events), catalog)
+
+
+def with_catalog(records_: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFrame:
+    """CDR rows (``records``, or a day's contact facts) with their tenant's and queue's settings
+    (service-level threshold and formula, short abandon) and the per-contact indicators."""
+    catalog = catalog or Catalog()
+    cdr = records_.join(catalog.tenants_frame().lazy(), on="tenant", how="left").join(
+        catalog.queues_frame().lazy(), on="queue", how="left"
+    )
+    return _indicators(cdr)
+
+
+def records(events: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per contact: the CDR_COLUMNS, from the events alone (no catalog).
 
     One sort by time, then one ``group_by`` whose aggregations are all plain ``min``/``max``/``sum``/
     ``first``/``last`` of columns masked before it (what the streaming engine aggregates natively; a
@@ -80,7 +95,6 @@ def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFra
     the transitions that leave ``connected`` minus the sum of the times of those that enter it (one
     signed column), the same for wrap-up. Notes (``state == prev_state``: hold, resume, disposition,
     chat) are not transitions; hold seconds come from ``hold_times`` and are taken out of talk time."""
-    catalog = catalog or Catalog()
     state, prev, ts, reason = pl.col("state"), pl.col("prev_state"), pl.col("ts"), pl.col("reason")
     moved = prev.is_null() | (state != prev)
     q, conn, end = state == "queued", moved & (state == "connected"), state.is_in(TERMINAL)
@@ -144,10 +158,7 @@ def contacts(events: pl.LazyFrame, catalog: Catalog | None = None) -> pl.LazyFra
     ).with_columns(
         handle_s=pl.col("talk_s").fill_null(0.0) + pl.col("hold_s") + pl.col("wrap_s").fill_null(0.0)
     ).drop(cs.starts_with("_"), "first_queue", "any_queue", "end_site", "last_site", "terminal")
-    cdr = cdr.join(catalog.tenants_frame().lazy(), on="tenant", how="left").join(
-        catalog.queues_frame().lazy(), on="queue", how="left"
-    )
-    return _indicators(cdr)
+    return cdr.select(CDR_COLUMNS)
 
 
 def _indicators(cdr: pl.LazyFrame) -> pl.LazyFrame:

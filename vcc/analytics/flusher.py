@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vcc.analytics import warehouse
+from vcc.analytics import facts, warehouse
 from vcc.runtime.eventlog import log_segments
 
 log = logging.getLogger(__name__)
@@ -139,12 +139,14 @@ def sync_stopped(run_dir: Path, root: Path, sites: list[str] | None = None) -> d
 class Flusher:
     """A thread that runs ``sync_once`` every ``interval_s`` and once more on ``close``, and every
     ``compact_interval_s`` merges its site's small files (``warehouse.compact`` with ``small_rows``,
-    deletes deferred to the next round), so a day is a few files, not one per second. Holds the
+    deletes deferred to the next round), so a day is a few files, not one per second, then writes the
+    contact facts of closed days that lack them (``facts.refresh``: a day's work once, whichever site's
+    flusher gets there first; ``build_facts=False`` leaves it to ``vcc warehouse compact``). Holds the
     site's writer lock for its lifetime; without the lock (another writer) it does nothing."""
 
     def __init__(self, log_dir: Path, root: Path, site: str, interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
                  *, compact_interval_s: float = DEFAULT_COMPACT_INTERVAL_S,
-                 compact_small_rows: int = DEFAULT_COMPACT_SMALL_ROWS) -> None:
+                 compact_small_rows: int = DEFAULT_COMPACT_SMALL_ROWS, build_facts: bool = True) -> None:
         if not 0 < interval_s <= 5:
             raise ValueError(f"warehouse flush interval must be in (0, 5] s, got {interval_s}")
         if compact_interval_s <= 0 or compact_small_rows < 2:
@@ -152,6 +154,8 @@ class Flusher:
                              f"{compact_small_rows} events: both must be positive (and at least 2 events)")
         self.log_dir, self.root, self.site, self.interval_s = log_dir, root, site, interval_s
         self.compact_interval_s, self.compact_small_rows = compact_interval_s, compact_small_rows
+        self.build_facts = build_facts
+        self.facts_days_built = 0
         self.lock = warehouse.WriterLock(root, site)
         self.flushed_events = 0
         self.compactions = 0
@@ -185,6 +189,12 @@ class Flusher:
                 return None
             if result is not None and result.partitions:
                 self.compactions += 1
+            if self.build_facts:
+                try:
+                    self.facts_days_built += len(facts.refresh(self.root, time.time(), wait=False) or [])
+                except Exception as e:  # derived data: the events still serve every report meanwhile
+                    self.error = f"contact facts: {type(e).__name__}: {e}"
+                    log.exception("contact facts of the warehouse %s failed", self.root)
             return result
 
     def flush(self) -> int:

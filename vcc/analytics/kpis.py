@@ -182,12 +182,15 @@ def report(
     *,
     start_ts: float | None = None,
     end_ts: float | None = None,
+    contacts: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Contact KPIs per group and interval, with ``staffed_agents`` beside them: average agents
     logged in who serve the group's tenant (when grouped by tenant or queue), or all agents of the
-    group's site."""
+    group's site. ``contacts``: the contacts already derived from ``events`` (``facts.scan_contacts``),
+    else ``cdr.contacts(events)``."""
     catalog = catalog or Catalog()
-    contact_frame = contact_kpis(cdr.contacts(events, catalog), by, interval, start_ts=start_ts, end_ts=end_ts)
+    contacts = contacts if contacts is not None else cdr.contacts(events, catalog)
+    contact_frame = contact_kpis(contacts, by, interval, start_ts=start_ts, end_ts=end_ts)
     iv = interval_s(interval)
     spans = split_spans(cdr.agent_spans(events, until_ts=end_ts), iv, start_ts, end_ts)
     ag = catalog.agents_frame().lazy().explode("agent_tenants").rename({"agent_tenants": "tenant"})

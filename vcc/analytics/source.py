@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from vcc.analytics import warehouse
+from vcc.analytics import facts, warehouse
 from vcc.analytics.catalog import Catalog
 from vcc.analytics.flusher import site_log_dirs, sync_stopped
 from vcc.config.loader import load_config
@@ -33,6 +33,10 @@ class Source:
 
     def events(self) -> pl.LazyFrame:
         return warehouse.scan_events(self.root)
+
+    def contacts(self) -> pl.LazyFrame:
+        """``cdr.contacts`` of every event, read from the contact facts of closed days."""
+        return facts.scan_contacts(self.root, self.catalog)
 
     def log_dirs(self) -> dict[str, Path]:
         return site_log_dirs(self.run_dir)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -163,12 +163,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(frame: pl.DataFrame, final: Path) -> None:
-    """Write ``frame`` to ``final``: tmp file, fsync, rename, fsync the directory."""
+def write_atomic(frame: pl.DataFrame, final: Path, metadata: dict[str, str] | None = None,
+                 compression: Literal["zstd", "lz4"] = "zstd") -> None:
+    """Write ``frame`` to ``final``: tmp file, fsync, rename, fsync the directory. ``metadata``:
+    key-value pairs for the Parquet footer."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".tmp-{uuid.uuid4().hex}.parquet"
     try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        frame.write_parquet(tmp, compression=compression, statistics=True, metadata=metadata)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -243,6 +245,11 @@ def _flock(path: Path, *, blocking: bool) -> Iterator[bool]:
         os.close(fd)
 
 
+def compaction_lock(root: Path, *, wait: bool = True) -> contextlib.AbstractContextManager[bool]:
+    """The warehouse-wide lock compaction and the contact-fact build hold (yields False: taken, not waiting)."""
+    return _flock(Path(root) / ".compact.lock", blocking=wait)
+
+
 class WriterLock:
     """The one-writer-per-site lock, held by a site's flusher for its lifetime."""
 
@@ -310,7 +317,7 @@ def compact(
     merged files (shadowed: no reader that lists the folder after the rename uses them) for the next
     compaction to delete, so a reader that listed them just before still finds them."""
     root = Path(root)
-    with _flock(root / ".compact.lock", blocking=wait) as locked:
+    with compaction_lock(root, wait=wait) as locked:
         if not locked:
             return None
         parts = list_parts(root, site)

@@ -68,7 +68,7 @@ def kpis_cmd(
     src = _open(run_dir, config, no_sync)
     keys, iv = _by(by), _interval(interval)
     frame = kpis.report(src.events(), src.catalog, keys, iv, start_ts=source.parse_time(start, "--from"),
-                        end_ts=source.parse_time(end, "--to"))  # fmt: skip
+                        end_ts=source.parse_time(end, "--to"), contacts=src.contacts())  # fmt: skip
     if not all_columns:
         frame = frame.select([c for c in [*keys, "interval_start", *KPI_COLUMNS] if c in frame.columns])
     _emit(frame, as_json, f"KPIs by {', '.join(keys) or 'nothing'}, interval {interval} (docs/analytics.md)")
@@ -98,7 +98,7 @@ def cdr_cmd(
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise VccError(f"--out {out}: CDR export writes .csv or .parquet")
     src = _open(run_dir, config, no_sync)
-    n = cdr.export(cdr.contacts(src.events(), src.catalog), out)
+    n = cdr.export(src.contacts(), out)
     typer.echo(f"{n} contacts written to {out}")
 
 
@@ -122,11 +122,11 @@ def staffing_cmd(
     catalog = src.catalog
     if not next_day:
         frame = kpis.report(src.events(), catalog, ["queue"], interval, start_ts=source.parse_time(start, "--from"),
-                            end_ts=source.parse_time(end, "--to"))  # fmt: skip
+                            end_ts=source.parse_time(end, "--to"), contacts=src.contacts())  # fmt: skip
         _emit(staffing.required(frame.filter(pl.col("queue").is_not_null()), catalog, iv_s, method), as_json,
               f"agents required ({method}) per queue and {interval}, beside agents staffed")
         return
-    fc = forecast.next_day(cdr.contacts(src.events(), catalog), interval=interval)
+    fc = forecast.next_day(src.contacts(), interval=interval)
     rows: list[dict[str, Any]] = []
     plans: dict[str, list[dict[str, Any]]] = {}
     for (queue,), part in fc.group_by(["queue"], maintain_order=True):

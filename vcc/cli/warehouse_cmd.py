@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
 
-from vcc.analytics import source, warehouse
+from vcc.analytics import facts, source, warehouse
 
 app = typer.Typer(help="The Parquet event warehouse: sync from the event logs, compact, status.", no_args_is_help=True)
 RUN_DIR = typer.Option(None, "--run-dir", help="Run dir (default var/run/<cluster>).")
@@ -25,12 +26,15 @@ def sync(run_dir: Path | None = RUN_DIR, config: Path | None = CONFIG) -> None:
 
 @app.command()
 def compact(run_dir: Path | None = RUN_DIR, config: Path | None = CONFIG) -> None:
-    """Merge each partition's small files into one, atomically (readers never see an event twice)."""
+    """Merge each partition's small files into one, atomically (readers never see an event twice), and
+    write the contact facts of the closed days that lack them (docs/analytics.md)."""
     src = source.open_source(run_dir, config)
     r = warehouse.compact(src.root)
     assert r is not None  # it waits for a compaction already running
     typer.echo(f"{src.root}: {r.partitions} partition(s) compacted, {r.files_before} -> {r.files_after} files, "
                f"{r.rows} rows rewritten")  # fmt: skip
+    built = facts.refresh(src.root, time.time()) or []
+    typer.echo(f"contact facts written for {len(built)} closed day(s)" + (f": {', '.join(built)}" if built else ""))
 
 
 @app.command()
