@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 import uuid
 import zlib
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_S = 0.02
+SIP_RCVBUF_BYTES = 4 << 20  # the kernel caps it at net.core.rmem_max (the default 208 KiB holds ~100 datagrams)
 #: ``submit(contact_id, entry address, caller id, trunk id) -> None`` or an error sentence.
 Submit = Callable[[str, str, str, str], Awaitable[str | None]]
 
@@ -116,6 +118,9 @@ class SipFrontEnd:
         except OSError as e:
             raise MediaError(f"SIP listener: cannot bind UDP {self.host}:{self.port}: {e.strerror or e}") from None
         self._udp = udp
+        sock = udp.get_extra_info("socket")
+        with contextlib.suppress(OSError):  # bursts of set-ups while the loop is busy: queue, don't drop
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SIP_RCVBUF_BYTES)
         if self.port == 0:
             self.port = udp.get_extra_info("sockname")[1]
             self.core.contact = f"<sip:{self.advertise_ip}:{self.port}>"
