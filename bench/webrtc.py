@@ -22,7 +22,8 @@ live in the same worker, and ``time.monotonic()`` is one clock for every process
 
 ``--compare-decode`` runs each N also through a second gateway with payload passthrough off (every
 frame decoded and re-encoded, as before passthrough), in the same run, for the CPU ratio.
-``VCC_BENCH_PROFILE=FILE`` writes a cProfile of the gateway process.
+``VCC_BENCH_PROFILE=FILE`` writes a cProfile of each gateway process to ``FILE.<path>``
+(``FILE.gateway``, ``FILE.gw-queued``, ...).
 
     .venv/bin/python bench/webrtc.py [--calls 5,10,20,30] [--seconds 6] [--codec opus|PCMU] [--compare-decode] [--json]
 
@@ -63,17 +64,22 @@ from webrtc_peers import (  # noqa: F401 - BurstPeer, interarrival_stats: bench/
 TARGET_CALLS_PER_CORE = 25
 TARGET_ADDED_LATENCY_P99_MS = 20.0
 MAX_P99_MS = 40.0
+PACKETS_PER_CALL_S = 100  # 20 ms packets, caller -> agent and agent -> caller
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --- the gateway process -------------------------------------------------------------------------
 
 
-async def serve(run_dir: str, codec: str, decode_all: bool) -> None:
+async def serve(run_dir: str, codec: str, decode_all: bool, queued: bool = False) -> None:
     from vcc.actors.media_gateway import MediaGateway
     from vcc.config.media import MediaConfig
     from vcc.media.call import Call
     from vcc.media.encoders import LONG_LIVED
+    from vcc.media.legs import OutboundTrack
+
+    # forwarded payloads through the outbound track's queue and aiortc's sender task, as before RtpOut
+    OutboundTrack.direct = not queued
 
     # the old path as a baseline: decode and re-encode every frame, and encode music per caller
     Call.passthrough = not decode_all
@@ -99,13 +105,13 @@ async def serve(run_dir: str, codec: str, decode_all: bool) -> None:
     if os.environ.get("VCC_BENCH_PROFILE"):  # where the gateway's time goes: cProfile to this file
         import cProfile
 
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.process_time)  # CPU time: on a shared machine, wall time counts preemption
         profile.enable()
     async with server:
         await stop.wait()
     if profile is not None:
         profile.disable()
-        profile.dump_stats(os.environ["VCC_BENCH_PROFILE"])
+        profile.dump_stats(f"{os.environ['VCC_BENCH_PROFILE']}.{Path(run_dir).name}")  # FILE.gateway, ...
     await gw.close()
 
 
@@ -160,6 +166,15 @@ class ClientWorkers:
                 await proc.wait()
 
 
+async def inbound_packets(gw: GatewayClient) -> int:
+    """Audio packets the gateway's legs have received so far (forwarded as payloads, or decoded)."""
+    total = 0
+    for call in await gw.call("calls"):
+        for leg in [call["caller"], *call["agent_legs"].values()]:
+            total += leg.get("frames_forwarded", 0) + leg.get("frames_in", 0)
+    return total
+
+
 def workers_for(n: int, client_procs: int) -> int:
     """Client processes for N calls: as asked, else one per 5 calls, at most 4 (and never more than N)."""
     return max(1, min(n, client_procs if client_procs > 0 else min(4, -(-n // 5))))
@@ -178,6 +193,7 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
                            for w in range(k)])  # fmt: skip
         await asyncio.sleep(1.5)  # let jitter buffers settle
         load0 = os.getloadavg()[0]
+        in0 = await inbound_packets(gw) if gw is not None else 0
         t0 = time.monotonic()
         cpu0 = cpu_s(gw_pid) if gw_pid else 0.0
         cli0 = sum(cpu_s(pid) for pid in workers.pids)
@@ -185,6 +201,7 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
         t1 = time.monotonic()
         cpu1 = cpu_s(gw_pid) if gw_pid else 0.0
         cli1 = sum(cpu_s(pid) for pid in workers.pids)
+        in1 = await inbound_packets(gw) if gw is not None else 0
         await asyncio.sleep(0.6)  # bursts sent near t1 arrive
         parts = await workers.all([{"op": "measure", "t0": t0, "t1": t1}] * k)
         relay = {"fillers": 0, "frames_dropped": 0}  # the gateway's relay queues over the whole step
@@ -207,6 +224,10 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat else None,
         "latency_p99_ms": round(float(np.percentile(lat, 99)), 1) if lat else None, "bursts": len(lat),
         "gateway_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 1) if gw_pid else None,
+        # the gateway's CPU per packet it received (and relayed): what a call costs it whether or not
+        # the clients kept up their 50 packets a second each way
+        "gw_packets": in1 - in0,
+        "gw_us_per_packet": round(1e6 * (cpu1 - cpu0) / (in1 - in0), 1) if gw_pid and in1 > in0 else None,
         # the client worker processes together (their CPU is not the gateway's)
         "client_cpu_pct": round(100 * (cli1 - cli0) / (t1 - t0), 1), "client_procs": k,
         # frames each peer sent a second (50 on time): below ~48 the clients, not the gateway,
@@ -264,8 +285,10 @@ def gateway_processes(modes: dict[str, list[str]], codec: str) -> Iterator[dict[
 
 
 def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decode: bool, client_procs: int = 0,
-                     encode_each_frame: bool = False, decode_frames: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    modes = {"gateway": []} | ({"gw-decode": ["--decode-all"]} if compare_decode else {})
+                     encode_each_frame: bool = False, decode_frames: bool = False,
+                     compare_queued: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    modes = {"gateway": []} | ({"gw-queued": ["--queued"]} if compare_queued else {})
+    modes |= {"gw-decode": ["--decode-all"]} if compare_decode else {}
     with gateway_processes(modes, codec) as gateways:
         return asyncio.run(bench(steps, seconds, codec, gateways, client_procs, encode_each_frame, decode_frames))
 
@@ -278,6 +301,13 @@ def report(rows: list[dict[str, Any]], codec: str) -> dict[str, Any]:
     summary: dict[str, Any] = {"codec": codec, "highest_ok_calls": best["calls"] if best else 0}
     # the gateway's CPU per call at each N, on time or not (its own process: the clients are apart)
     per_call = {r["calls"]: r["gateway_cpu_pct"] / r["calls"] for r in via if r["gateway_cpu_pct"] is not None}
+    us_per_packet = {r["calls"]: r["gw_us_per_packet"] for r in via if r.get("gw_us_per_packet")}
+    if us_per_packet:  # a bridged call: 50 packets a second each way through the gateway
+        summary |= {
+            "gw_us_per_packet_by_n": us_per_packet,
+            "calls_per_core_by_packet_cost": {n: round(1e6 / (us * PACKETS_PER_CALL_S), 1)
+                                              for n, us in us_per_packet.items()},
+        }  # fmt: skip
     if per_call:
         top = max(per_call)
         summary |= {
@@ -306,6 +336,11 @@ def report(rows: list[dict[str, Any]], codec: str) -> dict[str, Any]:
                  if (d := decode.get(r["calls"])) and r["gateway_cpu_pct"] and d["gateway_cpu_pct"]]  # fmt: skip
     if cpu_ratio:
         summary["cpu_vs_decode_all"] = cpu_ratio  # per N: passthrough gateway CPU / decode-all gateway CPU
+    queued = {r["calls"]: r for r in rows if r["path"] == "gw-queued"}
+    cpu_ratio = [round(r["gateway_cpu_pct"] / d["gateway_cpu_pct"], 2) for r in via
+                 if (d := queued.get(r["calls"])) and r["gateway_cpu_pct"] and d["gateway_cpu_pct"]]  # fmt: skip
+    if cpu_ratio:
+        summary["cpu_vs_queued"] = cpu_ratio  # per N: direct sends / forwarding through the sender task
     return summary
 
 
@@ -320,6 +355,12 @@ def main() -> None:
         action="store_true",
         help="also run each N through a second gateway that decodes and re-encodes every frame "
         "(no payload passthrough): the gain of passthrough, measured in the same run",
+    )
+    ap.add_argument(
+        "--compare-queued",
+        action="store_true",
+        help="also run each N through a gateway that forwards payloads through the outbound track's queue and "
+        "aiortc's sender task (row gw-queued, the path before direct sends), in the same run",
     )
     ap.add_argument(
         "--client-procs", type=int, default=0, help="client worker processes per step (0: one per 5 calls, at most 4)"
@@ -338,26 +379,28 @@ def main() -> None:
     )
     ap.add_argument("--serve", metavar="RUN_DIR", help=argparse.SUPPRESS)
     ap.add_argument("--decode-all", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--queued", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.codec, args.decode_all))
+        asyncio.run(serve(args.serve, args.codec, args.decode_all, args.queued))
         return
     steps = [int(x) for x in args.calls.split(",") if x.strip()]
     if not steps or min(steps) < 1 or args.seconds <= 1 or args.client_procs < 0:
         ap.error("--calls needs numbers >= 1, --seconds more than 1, --client-procs 0 or more")
     rows = run_with_gateway(steps, args.seconds, args.codec, args.compare_decode, args.client_procs,
-                            args.client_encodes, args.client_decodes)  # fmt: skip
+                            args.client_encodes, args.client_decodes, args.compare_queued)  # fmt: skip
     summary = report(rows, args.codec)
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}))
         return
-    head = ("path", "N", "p99 ia ms", "gaps", "lat p50", "lat p99", "gw cpu%", "cli cpu%", "procs", "cli fps", "load")
-    print("\n{:9} {:>4} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>5} {:>8} {:>5}".format(*head))
+    head = ("path", "N", "p99 ia ms", "gaps", "lat p50", "lat p99", "gw cpu%", "us/pkt", "cli cpu%", "procs", "cli fps",
+            "load")  # fmt: skip
+    print("\n{:9} {:>4} {:>9} {:>5} {:>8} {:>8} {:>8} {:>7} {:>8} {:>5} {:>8} {:>5}".format(*head))
     for r in rows:
         print(
             f"{r['path']:9} {r['calls']:>4} {r['interarrival_p99_ms']:>9} {r['gaps']:>5} {r['latency_p50_ms']!s:>8} "
-            f"{r['latency_p99_ms']!s:>8} {r['gateway_cpu_pct']!s:>8} {r['client_cpu_pct']!s:>8} "
-            f"{r['client_procs']:>5} {r['client_send_fps']!s:>8} {r['load_1m']:>5}"
+            f"{r['latency_p99_ms']!s:>8} {r['gateway_cpu_pct']!s:>8} {r['gw_us_per_packet']!s:>7} "
+            f"{r['client_cpu_pct']!s:>8} {r['client_procs']:>5} {r['client_send_fps']!s:>8} {r['load_1m']:>5}"
         )
     print(f"\ncodec {args.codec}: highest N with p99 < {MAX_P99_MS:.0f} ms and no gaps: {summary['highest_ok_calls']}")
     if "top_n" in summary:
@@ -365,6 +408,11 @@ def main() -> None:
             f"gateway CPU per bridged call by N (% of a core): {summary['gateway_cpu_pct_per_call_by_n']} -> "
             f"{summary['calls_per_core_by_gateway_cpu_at_top_n']} calls per core at N = {summary['top_n']} "
             f"(target >= {TARGET_CALLS_PER_CORE})"
+        )
+    if "gw_us_per_packet_by_n" in summary:
+        print(
+            f"gateway CPU per packet received (us) by N: {summary['gw_us_per_packet_by_n']} -> calls per core at "
+            f"{PACKETS_PER_CALL_S} packets/s a call: {summary['calls_per_core_by_packet_cost']}"
         )
     if "added_latency_p50_p99_ms_by_n" in summary:
         print(
@@ -381,6 +429,11 @@ def main() -> None:
         print(
             f"gateway CPU with payload passthrough / decoding every frame (same N, same run): "
             f"{summary['cpu_vs_decode_all']}"
+        )
+    if "cpu_vs_queued" in summary:
+        print(
+            f"gateway CPU with direct sends / forwarding through the sender task (same N, same run): "
+            f"{summary['cpu_vs_queued']}"
         )
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 

@@ -6,11 +6,13 @@ in queue hear music encoded once for all of them."""
 
 from __future__ import annotations
 
+import itertools
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from aiortc.rtp import RtpPacket
 
 from tests.integration.test_media_gateway import (
     AGENT2_HZ,
@@ -133,5 +135,56 @@ def test_queued_opus_callers_hear_music_encoded_once(tmp_path: Path) -> None:
             for p in (first, second):
                 await p.close()
             await gw.close()
+
+    run(scenario())
+
+
+def test_forwarded_payloads_go_out_at_once_on_the_legs_one_rtp_stream(tmp_path: Path) -> None:
+    """The bridged leg's receive hook sends each forwarded payload on the other leg's stream at once
+    (vcc.media.rtp_out), not through the outbound track's queue and the sender task; what the caller
+    receives through music -> bridged -> hold -> resumed stays one stream: one SSRC, every sequence
+    number in turn, every timestamp 20 ms after the one before."""
+
+    async def scenario() -> None:
+        gw = MediaGateway("dev", 0, center(), run_dir=str(tmp_path))
+        watch = Watcher(gw)
+        caller, agent = TonePeer(CALLER_HZ, codec="opus"), TonePeer(AGENT_HZ, codec="opus")
+        seen: list[tuple[int, int, int]] = []  # (ssrc, sequence number, timestamp) as the caller got them
+        cid = "c-pass-direct"
+        try:
+            await caller.offer()
+            receiver = caller.pc.getTransceivers()[0].receiver
+            original = receiver._handle_rtp_packet
+
+            async def record(packet: RtpPacket, arrival_time_ms: int) -> None:
+                seen.append((packet.ssrc, packet.sequence_number, packet.timestamp))
+                await original(packet, arrival_time_ms)
+
+            receiver._handle_rtp_packet = record  # type: ignore[method-assign]
+            answer = await gw.caller_offer(cid, "demo", None, "+15555550102", caller.pc.localDescription.sdp,
+                                           "demo-general")  # fmt: skip
+            await caller.accept(answer)
+            await until("music", lambda: len(seen) > 25)
+            await connect(lambda sdp: gw.agent_offer(cid, "dev-01", sdp), agent)
+            await watch.wait(cid, "bridged", agent_id="dev-01")
+            out = gw.active[cid].caller.out
+            await until("the agent's payloads sent to the caller at once", lambda: out.frames_direct > 50)
+            await until("the caller hears the agent", lambda: hears(caller, AGENT_HZ))
+            await gw.hold(cid)
+            n = len(seen)
+            await until("music on hold", lambda: len(seen) > n + 25)
+            direct = out.frames_direct
+            await gw.resume(cid)
+            await until("sent at once again after resume", lambda: out.frames_direct > direct + 25)
+            await until("the caller hears the agent again", lambda: hears(caller, AGENT_HZ))
+        finally:
+            watch.task.cancel()
+            for p in (caller, agent):
+                await p.close()
+            await gw.close()
+        assert len({ssrc for ssrc, _, _ in seen}) == 1
+        ordered = sorted(seen, key=lambda s: s[1] + (65536 if s[1] < seen[0][1] else 0))  # (a reordered pair)
+        steps = {((b[1] - a[1]) & 0xFFFF, (b[2] - a[2]) & 0xFFFFFFFF) for a, b in itertools.pairwise(ordered)}
+        assert steps == {(1, 960)}, steps
 
     run(scenario())

@@ -44,6 +44,7 @@ from vcc.media.passthrough import (
 )
 from vcc.media.pcm import FRAME_SAMPLES, RATE_HZ, Pcm, resample, silence
 from vcc.media.rfc4733 import TelephoneEventReceiver
+from vcc.media.rtp_out import RtpOut
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ aiortc_rtp.compute_audio_level_dbov = audio_level_dbov  # rtcrtpsender calls it 
 
 class OutboundTrack(MediaStreamTrack):
     kind = "audio"
+    # forwarded payloads go out from the bridged leg's receive hook at once (RtpOut.send) rather than
+    # through the queue and the sender loop; off only to measure the difference (bench)
+    direct = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -95,6 +99,8 @@ class OutboundTrack(MediaStreamTrack):
         # the negotiated codec's encoder (vcc.media.encoders): every frame goes out as an EncodedAudio
         # stamped from this track's clock; None: aiortc's encoder (a codec without one here)
         self.encoder: FrameEncoder | None = None
+        self.rtp: RtpOut | None = None  # this track's sender loop, which forward() sends on directly
+        self.frames_direct = 0  # relay: forwarded payloads sent at once, not through the sender loop
 
     def push(self, pcm: Pcm | EncodedAudio) -> None:
         """Relay mode: a frame from the bridged leg, decoded (PCM) or a payload it forwards as is."""
@@ -104,6 +110,21 @@ class OutboundTrack(MediaStreamTrack):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    async def forward(self, payload: bytes, samples_48k: int, clock_hz: int) -> None:
+        """Relay mode: a payload from the bridged leg, sent on this leg's stream at once when its RTP
+        loop runs (:class:`vcc.media.rtp_out.RtpOut`) and nothing is queued before it; else queued
+        (``push``) for the loop. Stamped from this track's clock either way."""
+        rtp = self.rtp if self.direct else None
+        if not (self.relay and rtp is not None and rtp.running and not self._queue):
+            self.push(EncodedAudio(payload, samples_48k, clock_hz))
+            return
+        pts = self._pts * clock_hz // RATE_HZ
+        self._pts += samples_48k
+        self.frames_sent += 1
+        self._next_t = time.monotonic() + FRAME_S  # the loop's clock (asyncio's loop.time() is monotonic)
+        self.frames_direct += 1
+        await rtp.send(payload, pts)
 
     def set_relay(self, relay: bool) -> None:
         if relay != self.relay:
@@ -121,10 +142,16 @@ class OutboundTrack(MediaStreamTrack):
         if self._next_t is None:
             self._next_t = now
         if self.relay:
-            if not self._queue:
+            # a filler goes out a frame time after the next frame was due; a payload the bridged leg
+            # sent on this stream directly (forward) in the meantime moves that time on
+            base = max(self._next_t, now)
+            while not self._queue and self.relay:
+                due = max(base, self._next_t or base) + FRAME_S
+                if loop.time() >= due:
+                    break
                 fut: asyncio.Future[None] = loop.create_future()
                 self._waiter = fut
-                timer = loop.call_at(max(self._next_t, now) + FRAME_S, _wake, fut)
+                timer = loop.call_at(due, _wake, fut)
                 try:
                     await fut
                 finally:
@@ -269,7 +296,7 @@ class Leg:
             if transceiver is None:
                 raise MediaError(f"contact {self.contact_id}: the {self.role} SDP offer has no audio")
             self._prefer(transceiver)
-            self.pc.addTrack(self.out)
+            self.out.rtp = RtpOut(self.pc.addTrack(self.out), self.out)
             self._hook_receiver(transceiver)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             self.codec, self.payload_type = answered_codec(self.pc.localDescription.sdp)
@@ -310,8 +337,13 @@ class Leg:
             dst = self.forward_to
             if dst is not None and packet.payload_type == self.payload_type and packet.payload:
                 self.frames_forwarded += 1
-                dst.out.push(EncodedAudio(packet.payload, payload_samples_48k(self.codec, packet.payload),
-                                          self._clock_hz))
+                try:  # never into aiortc's receive loop: it would stop the leg
+                    await dst.out.forward(packet.payload, payload_samples_48k(self.codec, packet.payload),
+                                          self._clock_hz)  # fmt: skip
+                except ConnectionError:
+                    pass  # the other leg's transport is closing
+                except Exception:
+                    log.exception("contact %s: forwarding the %s's audio failed", self.contact_id, self.role)
                 if self.on_forwarded is not None:
                     if self._payload_decoder is None:
                         self._payload_decoder = PayloadDecoder(self.codec)
@@ -377,4 +409,5 @@ class Leg:
         return {"frames_in": self.frames_in, "frames_forwarded": self.frames_forwarded,
                 "frames_out": self.out.frames_sent, "frames_dropped": self.out.frames_dropped,
                 "fillers": self.out.fillers, "frames_cached": self.out.frames_cached,
-                "state": self.pc.connectionState, "codec": self.codec}
+                "frames_direct": self.out.frames_direct,
+                "state": self.pc.connectionState, "codec": self.codec}  # fmt: skip
