@@ -76,6 +76,10 @@ class DtmfDetector:
         self._reported: str | None = None  # the digit held now (reported, not yet released)
         self._off = 0
         self._min_amp = FULL_SCALE * 10 ** (self.th.min_level_dbfs / 20)
+        # |X|^2 <= energy * N at any frequency (Cauchy-Schwarz), so a tone of amplitude A >= min
+        # (|X| = A N / 2) needs a block energy of at least min^2 N / 4
+        self._min_energy = self._min_amp**2 * self.block / 4
+        self._peak_ratio = 10 ** (self.th.relative_peak_db / 10)
 
     def feed(self, pcm: Pcm) -> list[str]:
         """Add samples; returns the digits recognised in the blocks they completed."""
@@ -102,30 +106,31 @@ class DtmfDetector:
     def _classify(self, blocks: npt.NDArray[np.float64]) -> list[str | None]:
         proj = blocks @ self._basis.T  # (n_blocks, 16)
         power = proj[:, :8] ** 2 + proj[:, 8:] ** 2  # |X|^2 per frequency
-        amp = 2 * np.sqrt(power) / self.block  # amplitude of a sine at that frequency
         energy = np.einsum("ij,ij->i", blocks, blocks)
+        # the checks on 8 numbers a block run on Python floats: numpy's per-call cost on arrays this
+        # small was most of a caller's receive path (same float64 arithmetic, same results)
+        return [self._block(p, e) for p, e in zip(power.tolist(), energy.tolist(), strict=True)]
+
+    def _block(self, power: list[float], energy: float) -> str | None:
+        if energy < self._min_energy:  # too quiet for any tone to reach the minimum level
+            return None
+        rows, cols = power[:4], power[4:]
+        r = max(range(4), key=rows.__getitem__)  # the first of equal maxima, as np.argmax
+        c = max(range(4), key=cols.__getitem__)
+        amp_r, amp_c = 2 * math.sqrt(rows[r]) / self.block, 2 * math.sqrt(cols[c]) / self.block
+        if amp_r < self._min_amp or amp_c < self._min_amp:
+            return None
         th = self.th
-        result: list[str | None] = []
-        for i in range(len(blocks)):
-            rows, cols = power[i, :4], power[i, 4:]
-            r, c = int(np.argmax(rows)), int(np.argmax(cols))
-            if amp[i, r] < self._min_amp or amp[i, 4 + c] < self._min_amp:
-                result.append(None)
-                continue
-            twist_db = 10 * math.log10(rows[r] / cols[c])
-            if twist_db > th.normal_twist_db or -twist_db > th.reverse_twist_db:
-                result.append(None)
-                continue
-            if not (_peaks(rows, r, th.relative_peak_db) and _peaks(cols, c, th.relative_peak_db)):
-                result.append(None)
-                continue
-            # a sine of amplitude A over N samples carries A^2 N / 2 of energy
-            tone_energy = (amp[i, r] ** 2 + amp[i, 4 + c] ** 2) * self.block / 2
-            if energy[i] <= 0 or tone_energy / energy[i] < th.min_tone_energy_ratio:
-                result.append(None)
-                continue
-            result.append(KEYPAD[r][c])
-        return result
+        twist_db = 10 * math.log10(rows[r] / cols[c])
+        if twist_db > th.normal_twist_db or -twist_db > th.reverse_twist_db:
+            return None
+        if not (_peaks(rows, r, self._peak_ratio) and _peaks(cols, c, self._peak_ratio)):
+            return None
+        # a sine of amplitude A over N samples carries A^2 N / 2 of energy
+        tone_energy = (amp_r**2 + amp_c**2) * self.block / 2
+        if energy <= 0 or tone_energy / energy < th.min_tone_energy_ratio:
+            return None
+        return KEYPAD[r][c]
 
     def _debounce(self, digit: str | None) -> str | None:
         if self._reported is not None:
@@ -149,6 +154,5 @@ class DtmfDetector:
         return None
 
 
-def _peaks(group: npt.NDArray[np.float64], winner: int, margin_db: float) -> bool:
-    others = np.delete(group, winner)
-    return bool(group[winner] >= others.max() * 10 ** (margin_db / 10))
+def _peaks(group: list[float], winner: int, ratio: float) -> bool:
+    return group[winner] >= max(v for i, v in enumerate(group) if i != winner) * ratio

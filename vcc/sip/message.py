@@ -10,6 +10,7 @@ order. Accessors for the headers a UAS needs: Via, From/To (tags), CSeq, Call-ID
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -136,6 +137,7 @@ class Via:
         return self.params.get("branch") or ""
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen names in practice; looked up ~50 times a message
 def canonical(name: str) -> str:
     low = name.strip().lower()
     if low in COMPACT:
