@@ -71,15 +71,22 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # --- the gateway process -------------------------------------------------------------------------
 
 
-async def serve(run_dir: str, codec: str, decode_all: bool, queued: bool = False) -> None:
+async def serve(run_dir: str, codec: str, decode_all: bool, before: bool = False) -> None:
+    from aiortc import clock
+
     from vcc.actors.media_gateway import MediaGateway
     from vcc.config.media import MediaConfig
     from vcc.media.call import Call
     from vcc.media.encoders import LONG_LIVED
     from vcc.media.legs import OutboundTrack
+    from vcc.media.passthrough import PayloadDecoder
+    from vcc.media.rtp_out import AIORTC_NTP_TIME
 
-    # forwarded payloads through the outbound track's queue and aiortc's sender task, as before RtpOut
-    OutboundTrack.direct = not queued
+    if before:  # passthrough as it was before this round: forwarded payloads through the outbound
+        # track's queue and aiortc's sender task, the recording's Opus decoded by FFmpeg, aiortc's clock
+        OutboundTrack.direct = False
+        PayloadDecoder.use_libopus = False
+        clock.current_ntp_time = AIORTC_NTP_TIME
 
     # the old path as a baseline: decode and re-encode every frame, and encode music per caller
     Call.passthrough = not decode_all
@@ -286,8 +293,8 @@ def gateway_processes(modes: dict[str, list[str]], codec: str) -> Iterator[dict[
 
 def run_with_gateway(steps: list[int], seconds: float, codec: str, compare_decode: bool, client_procs: int = 0,
                      encode_each_frame: bool = False, decode_frames: bool = False,
-                     compare_queued: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    modes = {"gateway": []} | ({"gw-queued": ["--queued"]} if compare_queued else {})
+                     compare_before: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    modes = {"gateway": []} | ({"gw-before": ["--before"]} if compare_before else {})
     modes |= {"gw-decode": ["--decode-all"]} if compare_decode else {}
     with gateway_processes(modes, codec) as gateways:
         return asyncio.run(bench(steps, seconds, codec, gateways, client_procs, encode_each_frame, decode_frames))
@@ -336,11 +343,15 @@ def report(rows: list[dict[str, Any]], codec: str) -> dict[str, Any]:
                  if (d := decode.get(r["calls"])) and r["gateway_cpu_pct"] and d["gateway_cpu_pct"]]  # fmt: skip
     if cpu_ratio:
         summary["cpu_vs_decode_all"] = cpu_ratio  # per N: passthrough gateway CPU / decode-all gateway CPU
-    queued = {r["calls"]: r for r in rows if r["path"] == "gw-queued"}
-    cpu_ratio = [round(r["gateway_cpu_pct"] / d["gateway_cpu_pct"], 2) for r in via
-                 if (d := queued.get(r["calls"])) and r["gateway_cpu_pct"] and d["gateway_cpu_pct"]]  # fmt: skip
-    if cpu_ratio:
-        summary["cpu_vs_queued"] = cpu_ratio  # per N: direct sends / forwarding through the sender task
+    before = {r["calls"]: r for r in rows if r["path"] == "gw-before"}
+    us_ratio = [round(r["gw_us_per_packet"] / d["gw_us_per_packet"], 2) for r in via
+                if (d := before.get(r["calls"])) and r["gw_us_per_packet"] and d["gw_us_per_packet"]]  # fmt: skip
+    if us_ratio:
+        summary["us_per_packet_vs_before"] = us_ratio  # per N: this gateway / passthrough before direct sends
+    decode_us = [round(r["gw_us_per_packet"] / d["gw_us_per_packet"], 2) for r in via
+                 if (d := decode.get(r["calls"])) and r["gw_us_per_packet"] and d["gw_us_per_packet"]]  # fmt: skip
+    if decode_us:
+        summary["us_per_packet_vs_decode_all"] = decode_us
     return summary
 
 
@@ -357,10 +368,11 @@ def main() -> None:
         "(no payload passthrough): the gain of passthrough, measured in the same run",
     )
     ap.add_argument(
-        "--compare-queued",
+        "--compare-before",
         action="store_true",
-        help="also run each N through a gateway that forwards payloads through the outbound track's queue and "
-        "aiortc's sender task (row gw-queued, the path before direct sends), in the same run",
+        help="also run each N through a gateway with passthrough as it was before direct sends (row gw-before: "
+        "forwarded payloads through the outbound track's queue and aiortc's sender task, the recording's Opus "
+        "decoded by FFmpeg, aiortc's NTP clock), in the same run",
     )
     ap.add_argument(
         "--client-procs", type=int, default=0, help="client worker processes per step (0: one per 5 calls, at most 4)"
@@ -379,16 +391,16 @@ def main() -> None:
     )
     ap.add_argument("--serve", metavar="RUN_DIR", help=argparse.SUPPRESS)
     ap.add_argument("--decode-all", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--queued", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--before", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.codec, args.decode_all, args.queued))
+        asyncio.run(serve(args.serve, args.codec, args.decode_all, args.before))
         return
     steps = [int(x) for x in args.calls.split(",") if x.strip()]
     if not steps or min(steps) < 1 or args.seconds <= 1 or args.client_procs < 0:
         ap.error("--calls needs numbers >= 1, --seconds more than 1, --client-procs 0 or more")
     rows = run_with_gateway(steps, args.seconds, args.codec, args.compare_decode, args.client_procs,
-                            args.client_encodes, args.client_decodes, args.compare_queued)  # fmt: skip
+                            args.client_encodes, args.client_decodes, args.compare_before)  # fmt: skip
     summary = report(rows, args.codec)
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}))
@@ -430,11 +442,10 @@ def main() -> None:
             f"gateway CPU with payload passthrough / decoding every frame (same N, same run): "
             f"{summary['cpu_vs_decode_all']}"
         )
-    if "cpu_vs_queued" in summary:
-        print(
-            f"gateway CPU with direct sends / forwarding through the sender task (same N, same run): "
-            f"{summary['cpu_vs_queued']}"
-        )
+    for key, what in (("us_per_packet_vs_before", "passthrough before direct sends (gw-before)"),
+                      ("us_per_packet_vs_decode_all", "decoding every frame (gw-decode)")):  # fmt: skip
+        if key in summary:
+            print(f"gateway CPU per packet / {what}, same N, same run: {summary[key]}")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 
 

@@ -125,11 +125,13 @@ class PayloadDecoder:
     2x interpolation; Opus: libopus straight to 16 kHz mono int16 (:mod:`vcc.media.libopus`), or,
     where libopus cannot be loaded, FFmpeg's decoder at 48 kHz, first channel, decimated by 3)."""
 
+    use_libopus = True  # off only to measure the difference (bench)
+
     def __init__(self, codec: str) -> None:
         self.codec = codec
         self._opus: av.AudioCodecContext | None = None
         self._libopus: OpusDecoder | None = None
-        if codec == "opus" and (lib := libopus.load()) is not None:
+        if codec == "opus" and self.use_libopus and (lib := libopus.load()) is not None:
             self._libopus = OpusDecoder(RECORDING_RATE_HZ, lib)
 
     def decode16(self, payload: bytes) -> Pcm:

@@ -49,6 +49,7 @@ def current_ntp_time() -> int:
     return ((seconds + NTP_UNIX_OFFSET_S) << 32) | ((micros << 32) // 1_000_000)
 
 
+AIORTC_NTP_TIME = clock.current_ntp_time
 clock.current_ntp_time = current_ntp_time  # aiortc's sender and receiver call it through the module
 
 
