@@ -63,10 +63,23 @@ def test_bad_csv_is_named_with_its_line(tmp_path: Path) -> None:
     assert any("arrivals[0].replay_csv" in line and "line 3" in line and "'soon'" in line for line in lines)
 
 
-def test_media_scenarios_are_refused_plainly(tmp_path: Path) -> None:
-    lines = errors_of(tmp_path, "duration_s: 5\nmedia: true\narrivals:\n"
-                                "  - {tenant: a, channel: voice, rate_per_s: 1}\n")
-    assert any("media" in line and "not built yet" in line for line in lines)
+def test_media_callers_need_a_web_voice_widget(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("duration_s: 5\nmedia: true\narrivals:\n"
+                    "  - {tenant: acme, entry_point: '+33140000001', rate_per_s: 1}\n"
+                    "  - {tenant: nimbus, channel: voice, rate_per_s: 1}\n"
+                    "  - {tenant: acme, entry_point: acme-web-call, rate_per_s: 1}\n"
+                    "  - {tenant: acme, channel: voice, rate_per_s: 1}\n"
+                    "  - {tenant: nimbus, channel: chat, rate_per_s: 1}\n")
+    scenario = load_scenario(path)  # media: true is a valid scenario
+    assert scenario.media
+    with pytest.raises(ConfigError) as info:
+        check_against(scenario, load_config(ROOT / "cluster" / "three-sites.yaml"), str(path))
+    lines = info.value.lines()
+    assert len(lines) == 2, lines  # streams 2, 3 and 4 are fine (a widget, a widget by channel, chat)
+    assert "arrivals[0].entry_point: media callers come through a web voice widget" in lines[0]
+    assert "'+33140000001' is not one (tenant acme's: acme-web-call)" in lines[0]
+    assert "arrivals[1].channel: media callers come through a web voice widget, and tenant nimbus has none" in lines[1]
 
 
 def test_references_are_checked_against_the_cluster(tmp_path: Path) -> None:

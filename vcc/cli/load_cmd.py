@@ -76,5 +76,21 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     if report["never_ended"] or report["completed_twice"]:
         console.print(f"[red]contacts never ended: {report['never_ended']}; completed twice: "
                       f"{report['completed_twice']}[/red]")
+    if report.get("media"):
+        print_media(report["media"], console)
     if report["soak"]:
         console.print(f"soak: {json.dumps(report['soak'])}")
+
+
+def print_media(m: dict[str, Any], console: Console) -> None:
+    """Web callers with real audio: how many talked to an agent, and what both ends received."""
+    console.print(f"media: {m['calls']} web calls, {m['connected']} connected, {m['keys_pressed']} keys pressed "
+                  f"{m['dtmf_methods'] or ''}")
+    for side, far in (("caller_legs", "agent"), ("agent_legs", "caller")):
+        leg = m[side]
+        console.print(f"  {side.replace('_', ' ')}: {leg['legs']} legs, {leg['frames']} frames, inter-arrival p99 "
+                      f"median {leg['interarrival_p99_ms_median']} ms / worst {leg['interarrival_p99_ms_worst']} ms, "
+                      f"{leg['gaps']} gaps (> 60 ms) on {leg['legs_with_gaps']} legs; heard the {far}'s tone on "
+                      f"{leg['heard_far_tone']} of {leg['talked']} that talked")
+    for line in [*m["desk_failures"], *(f"{a}: {e}" for a, e in m["desk_login_errors"].items())][:10]:
+        console.print(f"  [red]desk: {line}[/red]")

@@ -5,6 +5,10 @@ next site when one fails, as a customer's retry would); bot agents log in at the
 work every offer; when a site is lost (its agents' stream ends, or it stops answering ``GetStatus``)
 its agents log in at a survivor. Every site's events are watched live (``WatchEvents``, resumed from
 the last sequence seen when a stream breaks) and the figures are computed from them at the end.
+
+A media scenario (``media: true``) sends its voice customers through the sites' web front doors as
+aiortc callers with real audio, and its bot agents work on the agent desktop's WebSocket with an
+audio leg of their own (:mod:`vcc.load.media`, :mod:`vcc.load.desks`); other channels stay on gRPC.
 """
 
 from __future__ import annotations
@@ -20,15 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 
 from vcc.client.contacts import SiteClient, submission
 from vcc.config import ClusterConfig
 from vcc.load.agents import Roster
+from vcc.load.audio import barge_in_prompts, legs_summary
+from vcc.load.desks import DeskRoster
+from vcc.load.media import WebCall, WebCaller
 from vcc.load.sampling import Arrival, schedule
 from vcc.load.scenario import Scenario, read_offsets
 from vcc.load.soak import RssSampler
 from vcc.load.summary import Journey, by_site, figures, fold
+from vcc.web.frontdoor import is_web_widget
 
 LOST_AFTER_FAILURES = 3  # GetStatus failures in a row (0.5 s apart) before a site's agents move
 
@@ -52,6 +61,8 @@ class LoadState:
     ended: set[str] = field(default_factory=set)
     last_seq: dict[str, int] = field(default_factory=dict)
     site_losses: list[dict[str, Any]] = field(default_factory=list)
+    web_ids: set[str] = field(default_factory=set)  # contact ids the front doors chose for our web callers
+    web_calls: list[WebCall] = field(default_factory=list)
 
 
 class LoadRunner:
@@ -67,7 +78,11 @@ class LoadRunner:
         self.sites = {s.id: s.grpc_address for s in config.sites}
         self.state = LoadState()
         self.clients: dict[str, SiteClient] = {}
-        self.roster = Roster(config, scenario.agents, random.Random(f"{scenario.seed}:agents"))
+        agents_rng = random.Random(f"{scenario.seed}:agents")
+        self.roster: Roster | DeskRoster = (DeskRoster(config, scenario.agents, agents_rng) if scenario.media
+                                            else Roster(config, scenario.agents, agents_rng))
+        self.key_prompts = barge_in_prompts(config) if scenario.media else set()
+        self.http: aiohttp.ClientSession | None = None
         self.progress = Progress(duration_s=scenario.duration_s)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.ended_changed = asyncio.Event()
@@ -80,8 +95,10 @@ class LoadRunner:
         tenants = {t.id: t for t in self.config.tenants}
         for a in self.scenario.arrivals:
             t = tenants[a.tenant]
+            web_only = self.scenario.media and a.channel == "voice"  # media callers: the web voice widget
             point = next(e for e in t.entry_points if (a.entry_point is not None and e.address == a.entry_point)
-                         or (a.entry_point is None and e.channel.value == a.channel))
+                         or (a.entry_point is None and e.channel.value == a.channel
+                             and (not web_only or is_web_widget(e.address))))
             out.append((point.address, point.channel.value, list(a.sites or t.home_sites)))
         return out
 
@@ -102,7 +119,7 @@ class LoadRunner:
                 async for e in client.events(from_seq=seq + 1 if seq else 0):
                     self.state.last_seq[site] = max(seq, int(e.get("seq", 0)))
                     seq = self.state.last_seq[site]
-                    if str(e.get("contact_id", "")).startswith(self.tag):
+                    if self._ours(e):
                         self.state.events.append(e)
                         if e.get("state") in ("completed", "abandoned", "failed"):
                             self.state.ended.add(e["contact_id"])
@@ -112,6 +129,15 @@ class LoadRunner:
             finally:
                 await client.close()
             await asyncio.sleep(0.5)
+
+    def _ours(self, e: dict[str, Any]) -> bool:
+        cid = str(e.get("contact_id", ""))
+        if cid.startswith(self.tag) or cid in self.state.web_ids:
+            return True
+        if e.get("state") == "arrived" and str((e.get("data") or {}).get("caller_id", "")).startswith(self.tag):
+            self.state.web_ids.add(cid)  # a web caller's contact: its id was chosen by the front door
+            return True
+        return False
 
     # ------------------------------------------------------------------ sites lost and back
 
@@ -148,6 +174,9 @@ class LoadRunner:
         address, channel, first = self.entries[arrival.stream]
         order = self.rng.sample(first, len(first))
         order += [s for s in self.sites if s not in order and s not in self.roster.lost]
+        if self.scenario.media and channel == "voice":
+            await self._web_customer(cid, arrival, address, order)
+            return
         sub = submission(cid, channel, address, f"+1555{self.rng.randrange(10**6, 10**7)}", dtmf=stream.dtmf,
                          patience_s=arrival.patience_s)
         for attempt, site in enumerate(order):
@@ -163,6 +192,27 @@ class LoadRunner:
                 self.progress.accepted += 1
                 return
             self.state.refused[f"{site}: {result.error[:60]}"] += 1
+
+    async def _web_customer(self, name: str, arrival: Arrival, widget: str, order: list[str]) -> None:
+        """A caller with real audio on the tenant's web voice widget, at the first site that takes it."""
+        stream = self.scenario.arrivals[arrival.stream]
+        urls = {s.id: s.http_url for s in self.config.sites}
+
+        def on_contact(call: WebCall) -> None:
+            self.state.web_ids.add(call.contact_id)
+            self.state.accepted[call.contact_id] = (call.site, arrival.offset_s, arrival.stream)
+            self.progress.accepted += 1
+
+        assert self.http is not None
+        for attempt, site in enumerate(order):
+            caller = WebCaller(urls[site], widget, name, dtmf=stream.dtmf, patience_s=arrival.patience_s or None,
+                               key_prompts=self.key_prompts, on_contact=on_contact)
+            call = await caller.run(self.http)
+            if call.contact_id:
+                self.state.web_calls.append(call)
+                self.state.retried_elsewhere += attempt > 0
+                return
+            self.state.refused[f"{site}: {call.error[:60]}"] += 1
 
     async def _customers(self) -> None:
         replayed = {i: read_offsets(self.scenario_dir / a.replay_csv)
@@ -182,6 +232,7 @@ class LoadRunner:
         sc = self.scenario
         stop = asyncio.Event()
         self.clients = {s: SiteClient(a) for s, a in self.sites.items()}
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) if sc.media else None
         watchers = [self._spawn(self._watch(s, stop)) for s in self.sites]
         sampler = RssSampler(self.run_dir, sc.soak_report_every_s) if sc.soak_report_every_s and self.run_dir else None
         sampling = self._spawn(sampler.run(stop)) if sampler else None
@@ -210,6 +261,8 @@ class LoadRunner:
             await asyncio.gather(*self.tasks, return_exceptions=True)
             for c in self.clients.values():
                 await c.close()
+            if self.http is not None:
+                await self.http.close()
         return self.report(started, agents_in, sampler, sampling)
 
     async def _tick(self, stop: asyncio.Event) -> None:
@@ -251,7 +304,27 @@ class LoadRunner:
             "site_losses": self.state.site_losses,
             "rehomes": [r.__dict__ for r in self.roster.rehomes],
             "soak": sampler.report(sc.warmup_s) if sampler else None,
+            "media": self.media_report() if sc.media else None,
             "waits_s": sorted(total.waits_s),
+        }
+
+
+    def media_report(self) -> dict[str, Any]:
+        """Per web call what its caller heard, and the same over every caller leg and every agent leg."""
+        calls = self.state.web_calls
+        assert isinstance(self.roster, DeskRoster)
+        return {
+            "calls": len(calls), "connected": sum("connected" in c.states for c in calls),
+            "keys_pressed": sum(len(c.keys_pressed) for c in calls),
+            "dtmf_methods": dict(Counter(c.dtmf_method for c in calls if c.keys_pressed)),
+            "caller_legs": legs_summary(c.audio for c in calls if c.audio is not None),
+            "agent_legs": legs_summary(self.roster.agent_legs()),
+            "desk_failures": self.roster.failures()[:20],
+            "wrap_ups_already_ended": self.roster.wrap_ups_already_ended(),
+            "desk_login_errors": self.roster.login_errors,
+            "per_call": [{"contact_id": c.contact_id, "site": c.site, "final": c.states[-1] if c.states else None,
+                          "keys": c.keys_pressed, "error": c.error, **(c.audio.to_json() if c.audio else {})}
+                         for c in calls[:50]],
         }
 
 

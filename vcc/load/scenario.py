@@ -19,6 +19,7 @@ from vcc.config.loader import _read_text, parse_yaml
 from vcc.config.models import ClusterConfig
 from vcc.config.problems import translate
 from vcc.errors import ConfigError, Problem
+from vcc.web.frontdoor import is_web_widget
 
 NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
@@ -113,7 +114,8 @@ class Scenario(_Model):
     seed: int = 1
     service_level_threshold_s: Positive | None = Field(
         None, description="threshold of the SL figure (default: each queue's own from the cluster file)")
-    media: bool = Field(False, description="voice callers with real audio (aiortc): not built yet")
+    media: bool = Field(False, description="voice callers with real audio (aiortc) through the sites' web front "
+                        "doors (a web voice widget entry point), bot agents on the agent desktop with audio legs")
     arrivals: list[Arrivals] = Field(min_length=1)
     agents: Agents = Agents()
     soak_report_every_s: NonNegative = Field(0.0, description="sample every site process's RSS this often (0: off)")
@@ -127,9 +129,6 @@ def load_scenario(path: str | Path) -> Scenario:
         scenario = Scenario.model_validate(doc.data)
     except ValidationError as exc:
         raise ConfigError(source, doc.with_lines(translate(exc, doc.data, Scenario))) from None
-    if scenario.media:
-        raise ConfigError(source, [Problem("media", "media scenarios (aiortc callers) are not built yet: "
-                                                    "use media: false (signaling-only callers)")])
     problems = []
     for i, a in enumerate(scenario.arrivals):
         if a.replay_csv:
@@ -162,6 +161,15 @@ def check_against(scenario: Scenario, config: ClusterConfig, source: str) -> Non
                                                             f"{a.entry_point!r} (it has: {', '.join(points)})"))
         if a.channel is not None and a.channel not in points.values():
             problems.append(Problem(f"{where}.channel", f"tenant {a.tenant} has no {a.channel} entry point"))
+        widgets = [e for e, ch in points.items() if ch == "voice" and is_web_widget(e)]
+        if scenario.media and a.entry_point in points and points[a.entry_point] == "voice" \
+                and a.entry_point not in widgets:
+            problems.append(Problem(f"{where}.entry_point", f"media callers come through a web voice widget, and "
+                                    f"{a.entry_point!r} is not one (tenant {a.tenant}'s: "
+                                    f"{', '.join(widgets) or 'none'})"))
+        if scenario.media and a.channel == "voice" and not widgets:
+            problems.append(Problem(f"{where}.channel", f"media callers come through a web voice widget, and "
+                                                        f"tenant {a.tenant} has none"))
         for site in a.sites:
             if site not in sites:
                 problems.append(Problem(f"{where}.sites", f"no site {site!r} in the cluster file"))
