@@ -28,7 +28,9 @@ SCENARIO = ROOT / "cluster" / "scenarios" / "media-dev.yaml"
 
 
 def always_open_dev_cluster(tmp_path: Path) -> Path:
-    path = make_cluster_file(tmp_path, "cluster/dev.yaml", port_base=free_port_block(span=500, count=1))
+    # lease TTL 2 s: on the shared 2-core machine a 1 s lease fences the site now and then under no drill
+    path = make_cluster_file(tmp_path, "cluster/dev.yaml", port_base=free_port_block(span=500, count=1),
+                             runtime={"lease_ttl_s": 2})
     raw = yaml.safe_load(path.read_text())
     for tenant in raw["tenants"]:  # the flow checks the hours: open whenever the test runs
         tenant["hours"] = {"weekly": {"mon-sun": "24h"}, "holidays": []}
