@@ -279,7 +279,8 @@ def _normalise(frame: Any) -> pl.DataFrame:
     df = frame if isinstance(frame, pl.DataFrame) else pl.from_pandas(frame)
     if df.schema["interval_start"] != pl.Float64:
         df = df.with_columns(pl.col("interval_start").dt.epoch("s").cast(pl.Float64))
-    return df.select("tenant", "queue", "interval_start", *[pl.col(c).cast(pl.Int64) for c in COMPARED]).filter(
+    names = pl.col("tenant", "queue").cast(pl.String)  # pandas reads the facts' names as category
+    return df.select(names, "interval_start", *[pl.col(c).cast(pl.Int64) for c in COMPARED]).filter(
         pl.col("queue").is_not_null()).sort("tenant", "queue", "interval_start")
 
 

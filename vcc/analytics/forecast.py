@@ -42,7 +42,7 @@ def next_day(contacts: pl.LazyFrame, interval: str = "1h", day: date | None = No
     out = grid.join(sums, on=["queue", "slot"], how="left").with_columns(pl.col(pl.Int64, pl.Float64).fill_null(0))
     start = datetime.combine(date(1970, 1, 1) + timedelta(days=target_day), datetime.min.time(), UTC)
     return out.select(
-        "queue",
+        pl.col("queue").cast(pl.String),  # Categorical when the contacts come from the contact facts
         (pl.lit(start) + pl.duration(seconds=pl.col("slot") * iv)).dt.cast_time_unit("us").alias("interval_start"),
         (pl.col("offered") / pl.col("history_days")).alias("offered"),
         pl.when(pl.col("handled") > 0).then(pl.col("handle_counted_s") / pl.col("handled")).alias("aht_s"),

@@ -67,6 +67,7 @@ def contact_kpis(
     agg = c.group_by(keys).agg(*[pl.col(n).sum() for n in COUNTS], *[pl.col(n).sum() for n in SUMS_S])
     if not keys:
         agg = c.select(*[pl.col(n).sum() for n in COUNTS], *[pl.col(n).sum() for n in SUMS_S])
+    agg = agg.with_columns(pl.col(k).cast(pl.String) for k in keys if k != "interval_start")  # Categorical (facts)
     return with_contact_ratios(agg).sort(keys or pl.lit(0)).collect()
 
 
