@@ -15,6 +15,7 @@ from vcc.client.bots import BotAgentPool
 from vcc.client.contacts import SiteClient, submission
 from vcc.coord.etcd_server import EtcdCluster
 from vcc.coord.keys import CoordKeys
+from vcc.proto.v1 import site_pb2 as pb
 
 pytestmark = pytest.mark.integration
 
@@ -114,5 +115,39 @@ def test_agents_at_work_go_back_to_work_after_a_fence(
             await bots.stop()
             await client.close()
             await site.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_agent_ends_each_chats_wrap_up_apart(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
+    """An agent with two chats in wrap-up ends the first one's (EndWrapUp names it): the second
+    stays in wrap-up until its own EndWrapUp; a third for it is refused as already ended."""
+
+    async def scenario() -> None:
+        site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
+                                   tmp_path).start()
+        bots = BotAgentPool(site.address, dev_agents("dev-01"), handle_s=lambda ch: 0.05, wrap_up_s=300.0)
+        client = SiteClient(site.address)
+        try:
+            await bots.start()
+            results = await client.submit([submission("w1", "chat", "demo-chat", "visitor-1"),
+                                           submission("w2", "chat", "demo-chat", "visitor-2")])
+            assert all(r.accepted for r in results), results
+            await wait_for(lambda: bots.stats.completed >= 2)  # both chats closed, both in wrap-up
+            first = await bots.command("dev-01", end_wrap_up=pb.EndWrapUp(contact_id="w1", disposition="resolved"))
+            await asyncio.sleep(0.3)
+            between = [e["contact_id"] for e in site.events() if e.get("state") == "completed"]
+            second = await bots.command("dev-01", end_wrap_up=pb.EndWrapUp(contact_id="w2", disposition="resolved"))
+            again = await bots.command("dev-01", end_wrap_up=pb.EndWrapUp(contact_id="w2"))
+            await asyncio.sleep(0.3)
+        finally:
+            await bots.stop()
+            await client.close()
+            await site.stop()
+        assert first.ok and second.ok, (first, second)
+        assert between == ["w1"], between  # w2 still in wrap-up after w1's ended
+        assert not again.ok and "wrap_up_ended" in again.error, again
+        completed = Counter(e["contact_id"] for e in site.events() if e.get("state") == "completed")
+        assert completed == Counter({"w1": 1, "w2": 1}), completed
 
     asyncio.run(scenario())

@@ -60,7 +60,8 @@ class AcdShard:
         Ops: ``("arrive", ContactRecord)``, ``("login", agent_id, ready)``, ``("ready", agent_id)``,
         ``("not_ready", agent_id, reason_code)``, ``("logout", agent_id)``, ``("accept", contact_id)``,
         ``("reject", contact_id)``, ``("complete", contact_id, wrap_up_s | None)``,
-        ``("end_wrap_up", agent_id)``, ``("transfer", contact_id, queue | None, agent_id | None)``,
+        ``("end_wrap_up", agent_id, contact_id | None)`` (None: all its wrap-ups),
+        ``("transfer", contact_id, queue | None, agent_id | None)``,
         ``("abandon", contact_id, reason)``,
         ``("fail", contact_id, reason)``; the IVR's ``("start_ivr", id)``, ``("enqueue", id, queue,
         priority_delta, skills, data)``, ``("callback", id, queue, data)``, ``("ivr_hangup", id,
@@ -169,8 +170,8 @@ class AcdShard:
                 return r.reject(contact_id, now)
             case ("complete", contact_id, wrap_up_s):
                 return r.complete(contact_id, now, wrap_up_s=wrap_up_s)
-            case ("end_wrap_up", agent_id):
-                return r.end_wrap_up(agent_id, now)
+            case ("end_wrap_up", agent_id, contact_id):
+                return r.end_wrap_up(agent_id, now, contact_id)
             case ("transfer", contact_id, queue, agent_id):
                 return r.transfer(contact_id, now, queue=queue, agent_id=agent_id)
             case ("abandon", contact_id, reason):

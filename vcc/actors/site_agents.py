@@ -54,7 +54,8 @@ async def agent_command(
             if args.get("contact_id") and (args.get("disposition") or args.get("notes")):
                 site_media.wrap_up_note(c, agent, str(args["contact_id"]), str(args.get("disposition", "")),
                                         str(args.get("notes", "")))
-            command = ("end_wrap_up", agent_id)
+            # one contact's wrap-up (a desk with several chats ends each apart), or all when none is named
+            command = ("end_wrap_up", agent_id, str(args["contact_id"]) if args.get("contact_id") else None)
         case "hold" | "resume" | "transfer" | "consult" | "chat":
             return await site_media.agent_media_command(c, agent, op, args)
         case "logout":
