@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import time
 
 import av
 import numpy as np
@@ -235,3 +236,19 @@ def test_libopus_decoder_keeps_its_own_stream_state() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     code3 = bytes([payloads[5][0] | 0x3, 0x03]) + b"\x00" * 3  # three zero-length (lost) CELT/hybrid frames
     assert len(OpusDecoder(16000, lib).decode(code3)) in (0, 960)  # libopus: PLC for 60 ms, or rejected
+
+
+def test_ntp_clock_from_time_time_matches_aiortcs() -> None:
+    """vcc.media.rtp_out puts a time.time() NTP clock in place of aiortc's datetime one (called twice a
+    packet sent): the same 64-bit NTP value (seconds since 1900 << 32 | fraction)."""
+    from aiortc import clock
+
+    from vcc.media.rtp_out import AIORTC_NTP_TIME, current_ntp_time
+
+    assert clock.current_ntp_time is current_ntp_time
+    for _ in range(3):
+        before = AIORTC_NTP_TIME()
+        ours = current_ntp_time()
+        after = AIORTC_NTP_TIME()
+        assert before <= ours <= after  # both to the microsecond: between aiortc's two readings
+    assert (current_ntp_time() >> 32) - 2_208_988_800 == pytest.approx(time.time(), abs=1)
