@@ -262,6 +262,10 @@ async def main(args: argparse.Namespace) -> None:
     if full:  # the robust figure on a shared machine: CPU per call, whatever the clock's lateness
         print("gateway CPU per held call: " + ", ".join(f"{100 / r['calls_per_core']:.3f} % of a core at {r['calls']}"
                                                         for r in full))  # fmt: skip
+        base = next((r for r in held if r["calls"] == 1), None)
+        if base is not None:  # how late the clock runs with calls, beside how late it runs with one (the machine)
+            print(f"RTP clock lateness p99: {base['rtp_tick_lateness_p99_ms']} ms with 1 call (baseline), "
+                  + ", ".join(f"{r['rtp_tick_lateness_p99_ms']} ms at {r['calls']}" for r in full))  # fmt: skip
     print(f"concurrent calls per core in IVR/queue with on-time RTP: {per_core:.0f} "
           f"(target >= {TARGET_CALLS_PER_CORE}; highest N held on time: {highest})")
     if args.json:
