@@ -173,3 +173,20 @@ def test_frame_encoder_encodes_each_paced_frame_once_by_its_samples() -> None:
     assert wanted() is True
     call.state, call.recorder = "transfer", object()
     assert wanted() is True
+
+
+def test_inband_keys_just_above_the_minimum_level_survive_the_quiet_block_skip() -> None:
+    """The detector skips blocks too quiet to hold a tone at its minimum level (-36 dBFS): keys a
+    little above it are still heard, keys below are not, at the SIP caller's 8 kHz."""
+    from vcc.media.dtmf import DtmfDetector, dtmf_pair
+
+    def heard(level_dbfs: float) -> str:
+        det = DtmfDetector(8000)
+        gap = np.zeros(800, dtype=np.int16)
+        pcm = np.concatenate([gap, *(np.concatenate([tone(dtmf_pair(d), 80, 8000, level_dbfs), gap]) for d in "159#")])
+        return "".join(d for i in range(0, len(pcm), 160) for d in det.feed(pcm[i : i + 160]))
+
+    assert heard(-34.0) == "159#"
+    assert heard(-38.0) == ""
+    det = DtmfDetector(8000)
+    assert det._min_energy > 0 and det.feed(np.zeros(410, dtype=np.int16)) == []
