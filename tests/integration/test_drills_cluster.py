@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,7 @@ import yaml
 from tests.integration.cluster_files import ROOT, make_cluster_file
 from tests.integration.sip_harness import free_port_block
 from vcc.config import load_config
-from vcc.runtime import launcher
+from vcc.runtime import launcher, procs
 
 pytestmark = pytest.mark.integration
 
@@ -127,6 +128,16 @@ def load_report(load: subprocess.Popen[str], lost: str | None) -> dict[str, Any]
     return loaded
 
 
+def strays(marks: list[str]) -> list[int]:
+    """Processes of this test's cluster that no state.json records (``vcc up`` stopped before writing
+    it): those whose command line names one of this test's own unique paths (its run dir, its Ray
+    temp dirs), with everything below them."""
+    own = {os.getpid()}
+    found = {int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in own
+             and any(m in procs.cmdline(int(p)) for m in marks)}
+    return sorted(found | {d for p in found for d in procs.descendants(p)})
+
+
 def assert_clean(report: dict[str, Any]) -> None:
     assert report["durable_lost_count"] == 0, report["durable_lost"]
     assert report["durable_duplicated_count"] == 0, report["durable_duplicated"]
@@ -146,7 +157,7 @@ def test_drills_on_three_sites_under_load(tmp_path: Path) -> None:
     loads: list[subprocess.Popen[str]] = []
     t_start = time.monotonic()
     try:
-        up = vcc("up", str(config_path), "--run-dir", str(run_dir))
+        up = vcc("up", str(config_path), "--run-dir", str(run_dir), timeout_s=420)
         assert up.returncode == 0, (up.stdout + up.stderr)[-3000:]
         print(f"MEASURE vcc up, three sites: {time.monotonic() - t_start:.1f} s")
         loads.append(start_load(config_path, run_dir, scenario))
@@ -161,7 +172,8 @@ def test_drills_on_three_sites_under_load(tmp_path: Path) -> None:
         assert kill["durable_in_span"] > 0
         assert_clean(kill)
 
-        healed = vcc("drill", "heal", "B", "--config", str(config_path), "--run-dir", str(run_dir), "--json")
+        healed = vcc("drill", "heal", "B", "--config", str(config_path), "--run-dir", str(run_dir), "--json",
+                     timeout_s=420)  # a site's start: ~2 minutes on this busy machine
         assert healed.returncode == 0, healed.stderr[-2000:]
         assert json.loads(healed.stdout)["healed"] == "site restarted"
         wait_for("B serving with a session of its own", lambda: serving(config_path, run_dir, "B"), 60)
@@ -203,6 +215,9 @@ def test_drills_on_three_sites_under_load(tmp_path: Path) -> None:
         if launcher.RunState.load(run_dir) is not None:  # failed before `vcc down`: stop what it recorded
             with contextlib.suppress(Exception):
                 launcher.down(run_dir, log=lambda m: None)
+        left = strays([str(run_dir), *(str(Path(s.temp_dir).parent) for s in config.sites)])
+        procs.terminate(left, timeout_s=10.0)
         for s in config.sites:
             shutil.rmtree(Path(s.temp_dir).parent, ignore_errors=True)
     assert not (run_dir / "state.json").exists()
+    assert not left, f"processes of the test's cluster left after vcc down: {left}"
