@@ -28,7 +28,7 @@ import polars as pl
 from vcc.analytics import cdr, warehouse
 from vcc.analytics.catalog import Catalog
 
-FACTS_VERSION = 1
+FACTS_VERSION = 2  # 2: names Categorical (dictionary-encoded), LZ4
 FACTS_DIR = "contacts"
 META_VERSION = "vcc_facts_version"
 META_INPUTS = "vcc_facts_inputs"
