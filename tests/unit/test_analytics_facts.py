@@ -4,6 +4,8 @@ exactly the events it was derived from, and ignored (the events serve) once it d
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,6 +19,7 @@ from vcc.analytics import cdr, facts, kpis, warehouse
 from vcc.analytics.flusher import Flusher
 from vcc.runtime.eventlog import EventLog
 
+REPO = Path(__file__).resolve().parents[2]
 MIDNIGHT = (B // 86400 + 1) * 86400  # the fixture's day ends here
 SHIFT = MIDNIGHT - (B + 950)  # c4 (queued at +890, completed at +1050) now crosses midnight
 
@@ -155,3 +158,16 @@ def test_the_flusher_writes_the_facts_of_closed_days_at_its_compaction_round(tmp
         flusher.close()
     built = pl.read_parquet(facts.fact_path(root, _utc_day(day0)))
     assert built.height == cdr.records(warehouse.scan_events(root)).collect().height == 8
+
+
+def test_vcc_warehouse_compact_writes_the_facts_of_closed_days(tmp_path: Path):
+    day0 = (time.time() // 86400 - 5) * 86400  # five days ago: closed
+    run_dir = tmp_path / "run"
+    root = warehouse.default_root(run_dir)
+    _write(root, [{**e, "ts": e["ts"] - B + day0 + 8 * 3600} for e in events()], chunks=3)
+    cmd = [sys.executable, "-m", "vcc", "warehouse", "compact", "--run-dir", str(run_dir),
+           "--config", str(REPO / "cluster/dev.yaml")]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert f"contact facts written for 1 closed day(s): {_utc_day(day0)}" in out.stdout
+    assert pl.read_parquet(facts.fact_path(root, _utc_day(day0))).height == 9
