@@ -123,8 +123,13 @@ async def serve(run_dir: str, codec: str, decode_all: bool, before: bool = False
 
 
 def cpu_s(pid: int) -> float:
+    return sum(cpu_user_sys_s(pid))
+
+
+def cpu_user_sys_s(pid: int) -> tuple[float, float]:
+    """CPU seconds a process has used in user space and in the kernel (syscalls: socket I/O, epoll)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 class ClientWorkers:
@@ -223,11 +228,13 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
         load0 = os.getloadavg()[0]
         in0 = await inbound_packets(gw) if gw is not None else {}
         t0 = time.monotonic()
-        cpu0 = cpu_s(gw_pid) if gw_pid else 0.0
+        user0, sys0 = cpu_user_sys_s(gw_pid) if gw_pid else (0.0, 0.0)
+        cpu0 = user0 + sys0
         cli0 = sum(cpu_s(pid) for pid in workers.pids)
         await asyncio.sleep(seconds)
         t1 = time.monotonic()
-        cpu1 = cpu_s(gw_pid) if gw_pid else 0.0
+        user1, sys1 = cpu_user_sys_s(gw_pid) if gw_pid else (0.0, 0.0)
+        cpu1 = user1 + sys1
         cli1 = sum(cpu_s(pid) for pid in workers.pids)
         in1 = await inbound_packets(gw) if gw is not None else {}
         await asyncio.sleep(0.6)  # bursts sent near t1 arrive
@@ -255,6 +262,7 @@ async def run_step(n: int, seconds: float, codec: str, gw: GatewayClient | None,
         "gateway_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 1) if gw_pid else None,
         # the gateway's CPU per packet it received (and relayed): what a call costs it whether or not
         # the clients kept up their 50 packets a second each way
+        "gw_kernel_share_pct": round(100 * (sys1 - sys0) / (cpu1 - cpu0), 1) if cpu1 > cpu0 else None,
         "gw_packets": packets,
         # of the packets the clients offered it in the window (N x 100 a second): below ~95 % the
         # gateway did not get the CPU to keep up (a starved process, not a slow path)
