@@ -84,8 +84,9 @@ def start_head(spec: RayHeadSpec, log_path: Path, ray_bin: str) -> int:
     return procs.spawn([*spec.exec_prefix, *head_argv(spec, ray_bin)], log_path, env=ray_env(spec.token_path))
 
 
-def wait_head(spec: RayHeadSpec, pid: int, log_path: Path, timeout_s: float = 90.0) -> None:
-    """Return once the head's GCS accepts connections and ``ray start`` reports it is up."""
+def wait_head(spec: RayHeadSpec, pid: int, log_path: Path, timeout_s: float = 180.0) -> None:
+    """Return once the head's GCS accepts connections and ``ray start`` reports it is up (3 minutes:
+    three heads starting at once on a starved 2-core machine took over 90 s)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not procs.alive(pid):
