@@ -10,8 +10,8 @@ offers mixed traffic (voice through the IVR, durable chat, e-mail and SMS, bot a
   with it, since a site talks to its own member only: it is adopted, nothing lost); ``vcc drill heal
   <its site>`` restarts the member, and the site serves again with a new session.
 
-Two load runs (40 s each): one through the kill, one (after B is back) through the shard and etcd
-drills. Each must end with no contact left open or completed twice. Times are printed
+Two load runs: one (40 s) through the kill, one (100 s, after B is back) through the shard and
+etcd drills. Each must end with no contact left open or completed twice. Times are printed
 (``MEASURE``), never asserted. ``vcc down`` at the end; the ``finally`` stops every process recorded
 in the run dir (and the load) by PID even when an assertion fails.
 """
@@ -151,8 +151,10 @@ def test_drills_on_three_sites_under_load(tmp_path: Path) -> None:
                                     runtime={"lease_ttl_s": 2})
     config = load_config(config_path)
     run_dir = tmp_path / "run"
-    scenario = tmp_path / "drills-mix.yaml"
+    scenario = tmp_path / "drills-mix.yaml"  # through the kill
     scenario.write_text(yaml.safe_dump(SCENARIO, sort_keys=False))
+    longer = tmp_path / "drills-mix-long.yaml"  # through the shard and etcd drills (more CLI round trips)
+    longer.write_text(yaml.safe_dump({**SCENARIO, "duration_s": 100}, sort_keys=False))
     home = {s.id: sum(a.home_site == s.id for a in config.agents) for s in config.sites}
     loads: list[subprocess.Popen[str]] = []
     t_start = time.monotonic()
@@ -179,7 +181,7 @@ def test_drills_on_three_sites_under_load(tmp_path: Path) -> None:
         wait_for("B serving with a session of its own", lambda: serving(config_path, run_dir, "B"), 60)
         load_report(loads[0], "B")
 
-        loads.append(start_load(config_path, run_dir, scenario))
+        loads.append(start_load(config_path, run_dir, longer))
         agents_at_home(config_path, run_dir, home)
         time.sleep(3.0)
         done, shard = drill(config_path, run_dir, "shard", "A")
