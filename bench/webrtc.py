@@ -78,13 +78,15 @@ async def serve(run_dir: str, codec: str, decode_all: bool, before: bool = False
     from vcc.config.media import MediaConfig
     from vcc.media.call import Call
     from vcc.media.encoders import LONG_LIVED
-    from vcc.media.legs import OutboundTrack
+    from vcc.media.legs import Leg, OutboundTrack
     from vcc.media.passthrough import PayloadDecoder
     from vcc.media.rtp_out import AIORTC_NTP_TIME
 
-    if before:  # passthrough as it was before this round: forwarded payloads through the outbound
-        # track's queue and aiortc's sender task, the recording's Opus decoded by FFmpeg, aiortc's clock
+    if before:  # passthrough as it was before this round: inbound RTP through aioice's queue and the
+        # DTLS task, forwarded payloads through the outbound track's queue and aiortc's sender task,
+        # the recording's Opus decoded by FFmpeg, aiortc's clock
         OutboundTrack.direct = False
+        Leg.receive_at_once = False
         PayloadDecoder.use_libopus = False
         clock.current_ntp_time = AIORTC_NTP_TIME
 
@@ -408,7 +410,8 @@ def main() -> None:
         "--compare-before",
         action="store_true",
         help="also run each N through a gateway with passthrough as it was before direct sends (row gw-before: "
-        "forwarded payloads through the outbound track's queue and aiortc's sender task, the recording's Opus "
+        "inbound RTP through aioice's queue, forwarded payloads through the outbound track's queue and aiortc's "
+        "sender task, the recording's Opus "
         "decoded by FFmpeg, aiortc's NTP clock), in the same run",
     )
     ap.add_argument(

@@ -140,8 +140,9 @@ def test_queued_opus_callers_hear_music_encoded_once(tmp_path: Path) -> None:
 
 
 def test_forwarded_payloads_go_out_at_once_on_the_legs_one_rtp_stream(tmp_path: Path) -> None:
-    """The bridged leg's receive hook sends each forwarded payload on the other leg's stream at once
-    (vcc.media.rtp_out), not through the outbound track's queue and the sender task; what the caller
+    """The bridged leg's packets are handled as they arrive (vcc.media.rtp_in) and its receive hook
+    sends each forwarded payload on the other leg's stream at once (vcc.media.rtp_out), not through
+    the outbound track's queue and the sender task; what the caller
     receives through music -> bridged -> hold -> resumed stays one stream: one SSRC, every sequence
     number in turn, every timestamp 20 ms after the one before."""
 
@@ -169,6 +170,9 @@ def test_forwarded_payloads_go_out_at_once_on_the_legs_one_rtp_stream(tmp_path: 
             await watch.wait(cid, "bridged", agent_id="dev-01")
             out = gw.active[cid].caller.out
             await until("the agent's payloads sent to the caller at once", lambda: out.frames_direct > 50)
+            agent_leg = gw.active[cid].agents["dev-01"]
+            await until("the agent's packets handled as they arrive, not through aioice's queue",
+                        lambda: agent_leg.stats()["packets_at_once"] > 50)  # fmt: skip
             await until("the caller hears the agent", lambda: hears(caller, AGENT_HZ))
             await gw.hold(cid)
             n = len(seen)
