@@ -53,3 +53,14 @@ def test_double_booking_across_sites() -> None:
     found = double_bookings(twice, lambda agent, ch: 1)
     assert len(found) == 1 and "g held 2 chat" in found[0]
     assert double_bookings(twice, lambda agent, ch: 2) == []
+
+
+def test_a_release_logged_after_an_offer_of_the_same_step_is_no_double_booking() -> None:
+    # as logged by a site: the step that ended two chats (capacity 3) offered a third; the contacts'
+    # `completed` events come after the new offer (seq 82, 83 after 78), at the same timestamp
+    events = [c("a", "offered", 1.0, "A", agent_id="g", seq=45), c("b", "offered", 1.1, "A", agent_id="g", seq=49),
+              c("x", "offered", 1.5, "A", agent_id="g", seq=63), c("d", "offered", 2.0, "A", agent_id="g", seq=78),
+              c("a", "completed", 2.0, "A", agent_id="g", seq=82), c("b", "completed", 2.0, "A", agent_id="g", seq=83)]
+    assert double_bookings(events, lambda agent, ch: 3) == []
+    before = [*events[:3], c("e", "offered", 1.9, "A", agent_id="g", seq=70), *events[3:]]
+    assert len(double_bookings(before, lambda agent, ch: 3)) == 1  # an offer before the release still counts

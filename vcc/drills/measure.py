@@ -11,7 +11,7 @@
   time) and duplicated (completed more than once); duplicates are also counted over every event;
 - double booking: an agent holding more contacts of a channel than its capacity at any moment,
   over every site's events (a contact is held from ``offered`` to its end, a return to queue, or
-  an offer to another agent);
+  an offer to another agent; at one instant, releases count before offers);
 - service level during the drill: contacts queued in ``[t0, t_end]`` answered within their queue's
   threshold over answered plus abandoned.
 """
@@ -28,7 +28,11 @@ RELEASE = (*FINAL, "queued", "ivr", "callback_requested")
 
 
 def _contacts(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted((e for e in events if e.get("kind") == "contact"), key=lambda e: (e["ts"], e.get("seq", 0)))
+    """Contact events in time order; at the same instant (one shard step) releases come before offers:
+    the step freed the slot before it offered it again (its agent events say so), even where the
+    contact's own end is logged after the new offer."""
+    return sorted((e for e in events if e.get("kind") == "contact"),
+                  key=lambda e: (e["ts"], e["state"] not in RELEASE, e.get("seq", 0)))
 
 
 def double_bookings(events: Iterable[dict[str, Any]], capacity: Callable[[str, str], int]) -> list[str]:
