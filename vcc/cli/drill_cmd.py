@@ -69,6 +69,8 @@ def print_report(r: dict[str, Any]) -> None:
                f"of {r['contacts_queued_during']} contacts queued")
     typer.echo(f"  durable contacts checked: {r['durable_in_span']}, lost {r['durable_lost_count']}, "
                f"duplicated {r['durable_duplicated_count']}; agents double-booked: {r['double_booked_count']}")
+    if r.get("durable_end_unlogged_count"):
+        typer.echo(f"  ended (etcd says so) but the end is missing from the event logs: {r['durable_end_unlogged']}")
     for key in ("durable_lost", "durable_duplicated", "double_booked"):
         if r[key]:
             typer.echo(f"  {key.replace('_', ' ')}: {r[key]}")

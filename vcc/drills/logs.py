@@ -72,6 +72,24 @@ def etcd_leader(client_url: str) -> str | None:
     return next((str(m.get("name")) for m in members if str(m.get("ID")) == leader), None)
 
 
+def durable_state(client_url: str, key: str) -> str | None:
+    """The ``state`` of a durable contact's record in etcd (through the JSON gateway of the member at
+    ``client_url``); None if there is no record or no member answers."""
+    import base64
+
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    request = urllib.request.Request(f"{client_url}/v3/kv/range", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=2.0) as reply:
+            kvs = json.loads(reply.read()).get("kvs") or []
+        if not kvs:
+            return None
+        record = json.loads(base64.b64decode(kvs[0]["value"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    return str(record.get("state")) if isinstance(record, dict) else None
+
+
 def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:

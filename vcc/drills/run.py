@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from vcc.config import ClusterConfig
+from vcc.coord.keys import CoordKeys
 from vcc.drills import actions
 from vcc.drills.actions import DrillError
-from vcc.drills.logs import ClusterTail, etcd_leader
+from vcc.drills.logs import ClusterTail, durable_state, etcd_leader
 from vcc.drills.measure import DURABLE, FINAL, double_bookings, measure
 from vcc.lab.wan import WanParams
 
@@ -134,6 +135,18 @@ class Drill:
         return (m["adopted_s"] is not None and m["tenants_served_elsewhere_s"] is not None
                 and m["agents_rehomed"] >= m["agents_home"] > 0)
 
+    def ended_in_etcd(self, contact_ids: list[str]) -> list[str]:
+        """Of durable contacts with no end in any event log, those whose etcd record says they ended
+        (a site killed between its etcd write and its event log write loses the logged end only)."""
+        keys = CoordKeys(self.config.name)
+        urls = [s.etcd_client_url for s in self.config.sites]
+        out = []
+        for cid in contact_ids:
+            state = next((st for url in urls if (st := durable_state(url, keys.contact(cid))) is not None), None)
+            if state in FINAL:
+                out.append(cid)
+        return out
+
     def open_durable(self, since: float, until: float) -> list[str]:
         arrived = {e["contact_id"] for e in self.events if e.get("kind") == "contact" and e["state"] == "arrived"
                    and e.get("channel") in DURABLE and since <= e["ts"] <= until}
@@ -150,6 +163,10 @@ class Drill:
     def report(self, t0: float, t_end: float, span: tuple[float, float], extra: dict[str, Any]) -> dict[str, Any]:
         m = self.figures(t0, t_end, span)
         booked = double_bookings(self.events, lambda agent, ch: self.capacity.get((agent, ch), 1))
+        unlogged = self.ended_in_etcd(m["durable_lost"])  # ended, but the end never reached the log
+        m["durable_lost"] = [c for c in m["durable_lost"] if c not in unlogged]
+        extra["durable_end_unlogged"] = unlogged[:20]
+        extra["durable_end_unlogged_count"] = len(unlogged)
         ok = not m["durable_lost"] and not m["durable_duplicated"] and not booked
         return {"drill": self.kind, "site": self.site, "started_ts": t0, "watched_s": round(t_end - t0, 2),
                 **extra, **m, "durable_lost": m["durable_lost"][:20], "durable_lost_count": len(m["durable_lost"]),
