@@ -105,6 +105,10 @@ def test_a_day_is_built_once_the_next_day_is_over(tmp_path: Path):
     from_both = kpis.contact_kpis(facts.scan_contacts(root, catalog()), by=["queue"], interval="1h")
     from_events = kpis.contact_kpis(cdr.contacts(warehouse.scan_events(root), catalog()), ["queue"], "1h")
     assert_frame_equal(from_both, from_events)
+    only_x1 = facts.scan_records(root, start_ts=MIDNIGHT, end_ts=MIDNIGHT + 3600).collect()  # X's file not read
+    assert only_x1["contact_id"].to_list() == ["e1"]
+    only_x = facts.scan_records(root, start_ts=MIDNIGHT - 3600, end_ts=MIDNIGHT - 1).collect()
+    assert sorted(only_x["contact_id"]) == ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "d1", "d2"]
 
 
 def test_a_late_sync_makes_the_facts_stale_and_the_events_serve_until_the_rebuild(tmp_path: Path):

@@ -143,18 +143,27 @@ def refresh(root: Path, now_ts: float, *, wait: bool = True) -> list[str] | None
         return built
 
 
-def scan_records(root: str | Path) -> pl.LazyFrame:
+def scan_records(root: str | Path, start_ts: float | None = None, end_ts: float | None = None) -> pl.LazyFrame:
     """Every contact in the warehouse, one row each (``cdr.CDR_COLUMNS``): from a day's fact file when
     it is fresh, from the events for the other days (read with the days either side). When any fact
-    file is read, the names (``CATEGORICAL``) are Categorical; ``kpis`` gives them back as strings."""
+    file is read, the names (``CATEGORICAL``) are Categorical; ``kpis`` gives them back as strings.
+    ``start_ts``/``end_ts``: only the days that can hold contacts counted in ``[start_ts, end_ts)``
+    (by queue entry, as every contact KPI counts them) are read; the KPIs still filter the rows."""
     root = Path(root)
     parts = warehouse.live_parts(warehouse.list_parts(root))
     days = sorted({p.date for p in parts})
+    if start_ts is not None or end_ts is not None:
+        first = warehouse.utc_date(start_ts) if start_ts is not None else days[0] if days else ""
+        last = warehouse.utc_date(end_ts) if end_ts is not None else days[-1] if days else ""
+        days = [d for d in days if first <= d <= last]
     fresh = [d for d in days if is_fresh(root, d, parts)]
-    if not fresh:
+    if not fresh and len(days) == len({p.date for p in parts}):
         return cdr.records(warehouse.scan_events(root))
     stale = [d for d in days if d not in set(fresh)]
-    frames = [pl.scan_parquet([str(fact_path(root, d)) for d in fresh], schema=FACT_SCHEMA, hive_partitioning=False)]
+    frames: list[pl.LazyFrame] = [pl.LazyFrame(schema=FACT_SCHEMA)]
+    if fresh:
+        files = [str(fact_path(root, d)) for d in fresh]
+        frames = [pl.scan_parquet(files, schema=FACT_SCHEMA, hive_partitioning=False)]
     if stale:
         around = sorted({n for d in stale for n in neighbours(d)})
         events = pl.scan_parquet(_event_files(parts, around), schema=warehouse.EVENT_SCHEMA, hive_partitioning=False)
@@ -163,6 +172,8 @@ def scan_records(root: str | Path) -> pl.LazyFrame:
     return pl.concat(frames, how="vertical")
 
 
-def scan_contacts(root: str | Path, catalog: Catalog | None = None) -> pl.LazyFrame:
-    """``cdr.contacts`` of the whole warehouse, from the fact files where they are fresh."""
-    return cdr.with_catalog(scan_records(root), catalog)
+def scan_contacts(root: str | Path, catalog: Catalog | None = None, start_ts: float | None = None,
+                  end_ts: float | None = None) -> pl.LazyFrame:
+    """``cdr.contacts`` of the warehouse (of the days ``[start_ts, end_ts)`` needs), from the fact
+    files where they are fresh."""
+    return cdr.with_catalog(scan_records(root, start_ts, end_ts), catalog)

@@ -34,9 +34,10 @@ class Source:
     def events(self) -> pl.LazyFrame:
         return warehouse.scan_events(self.root)
 
-    def contacts(self) -> pl.LazyFrame:
-        """``cdr.contacts`` of every event, read from the contact facts of closed days."""
-        return facts.scan_contacts(self.root, self.catalog)
+    def contacts(self, start_ts: float | None = None, end_ts: float | None = None) -> pl.LazyFrame:
+        """``cdr.contacts`` of the events (of the days ``[start_ts, end_ts)`` needs), read from the
+        contact facts of closed days."""
+        return facts.scan_contacts(self.root, self.catalog, start_ts, end_ts)
 
     def log_dirs(self) -> dict[str, Path]:
         return site_log_dirs(self.run_dir)

@@ -67,8 +67,9 @@ def kpis_cmd(
     """Contact KPIs (offered, answered, abandoned, service level, ASA, AHT, ...) with agents staffed."""
     src = _open(run_dir, config, no_sync)
     keys, iv = _by(by), _interval(interval)
-    frame = kpis.report(src.events(), src.catalog, keys, iv, start_ts=source.parse_time(start, "--from"),
-                        end_ts=source.parse_time(end, "--to"), contacts=src.contacts())  # fmt: skip
+    start_ts, end_ts = source.parse_time(start, "--from"), source.parse_time(end, "--to")
+    frame = kpis.report(src.events(), src.catalog, keys, iv, start_ts=start_ts, end_ts=end_ts,
+                        contacts=src.contacts(start_ts, end_ts))  # fmt: skip
     if not all_columns:
         frame = frame.select([c for c in [*keys, "interval_start", *KPI_COLUMNS] if c in frame.columns])
     _emit(frame, as_json, f"KPIs by {', '.join(keys) or 'nothing'}, interval {interval} (docs/analytics.md)")
@@ -121,8 +122,9 @@ def staffing_cmd(
     iv_s = kpis.INTERVALS_S[interval]
     catalog = src.catalog
     if not next_day:
-        frame = kpis.report(src.events(), catalog, ["queue"], interval, start_ts=source.parse_time(start, "--from"),
-                            end_ts=source.parse_time(end, "--to"), contacts=src.contacts())  # fmt: skip
+        start_ts, end_ts = source.parse_time(start, "--from"), source.parse_time(end, "--to")
+        frame = kpis.report(src.events(), catalog, ["queue"], interval, start_ts=start_ts, end_ts=end_ts,
+                            contacts=src.contacts(start_ts, end_ts))  # fmt: skip
         _emit(staffing.required(frame.filter(pl.col("queue").is_not_null()), catalog, iv_s, method), as_json,
               f"agents required ({method}) per queue and {interval}, beside agents staffed")
         return
