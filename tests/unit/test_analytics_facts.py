@@ -4,6 +4,7 @@ exactly the events it was derived from, and ignored (the events serve) once it d
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -16,7 +17,9 @@ from polars.testing import assert_frame_equal
 
 from tests.unit.analytics_fixture import B, catalog, events
 from vcc.analytics import cdr, facts, kpis, warehouse
+from vcc.analytics.catalog import Catalog
 from vcc.analytics.flusher import Flusher
+from vcc.config.loader import load_config
 from vcc.runtime.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,3 +178,10 @@ def test_vcc_warehouse_compact_writes_the_facts_of_closed_days(tmp_path: Path):
     assert out.returncode == 0, out.stderr
     assert f"contact facts written for 1 closed day(s): {_utc_day(day0)}" in out.stdout
     assert pl.read_parquet(facts.fact_path(root, _utc_day(day0))).height == 9
+    report = subprocess.run([sys.executable, "-m", "vcc", "report", "kpis", "--by", "tenant", "--interval", "1d",
+                             "--json", "--no-sync", *cmd[5:]], capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    got = {r["tenant"]: (r["offered"], r["answered"], r["abandoned"]) for r in json.loads(report.stdout)}
+    cat = Catalog.from_config(load_config(REPO / "cluster/dev.yaml"))
+    want = kpis.contact_kpis(cdr.contacts(warehouse.scan_events(root), cat), by=["tenant"], interval="1d")
+    assert got == {r["tenant"]: (r["offered"], r["answered"], r["abandoned"]) for r in want.iter_rows(named=True)}
