@@ -370,6 +370,11 @@ def main() -> None:
                       f"{r[f'{engine}{sfx}_over_polars']:6.2f}x polars ({r[f'{engine}{sfx}_over_polars_cpu']}x in CPU)"
                       f"   same result: {r[f'{engine}{sfx}_agrees']}{target}")
     print(f"  facts path gives the events path's result: {r['facts_agree_with_events']}")
+    for title, sfx in (("events", ""), ("contact facts", "_facts")):
+        wall, ratio = r[f"polars{sfx}_s"], r.get(f"pandas{sfx}_over_polars")
+        met = wall <= 1.0 and ratio is not None and ratio >= 5.0
+        print(f"target  Polars <= 1 s and >= 5x faster than pandas, from the {title} -> {'met' if met else 'NOT met'} "
+              f"(Polars {wall:.3f} s wall; pandas {ratio if ratio is not None else 'not run'}x Polars' time)")
 
 
 if __name__ == "__main__":

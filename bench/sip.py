@@ -268,6 +268,10 @@ async def main(args: argparse.Namespace) -> None:
                   + ", ".join(f"{r['rtp_tick_lateness_p99_ms']} ms at {r['calls']}" for r in full))  # fmt: skip
     print(f"concurrent calls per core in IVR/queue with on-time RTP: {per_core:.0f} "
           f"(target >= {TARGET_CALLS_PER_CORE}; highest N held on time: {highest})")
+    met = best_rate >= TARGET_SETUPS_PER_S and per_core >= TARGET_CALLS_PER_CORE
+    print(f"target  >= {TARGET_SETUPS_PER_S} set-ups/s with PDD p99 <= {TARGET_PDD_P99_MS:.0f} ms and >= "
+          f"{TARGET_CALLS_PER_CORE} held calls per core on time -> {'met' if met else 'NOT met'} ({best_rate:.0f} "
+          f"set-ups/s; {per_core:.0f} calls per core by gateway CPU at an on-time step, highest on-time N {highest})")
     if args.json:
         print(json.dumps({"setup": setup, "held": held, "best_setups_per_s": best_rate, "calls_per_core": per_core}))
 

@@ -500,6 +500,20 @@ def main() -> None:
         if key in summary:
             print(f"gateway CPU per packet / {what}, same N, same run: {summary[key]}")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(verdict(summary))
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """The target line: at the highest N on time (p99 < 40 ms, no gaps), calls per core by the
+    gateway's CPU >= 25 and the latency it adds over direct calls at p99 < 20 ms."""
+    n = summary["highest_ok_calls"]
+    per_core = summary.get("calls_per_core_by_gateway_cpu")
+    added = summary.get("added_latency_p50_p99_ms_by_n", {}).get(n)
+    met = bool(n) and per_core is not None and per_core >= TARGET_CALLS_PER_CORE and added is not None \
+        and added[1] < TARGET_ADDED_LATENCY_P99_MS
+    return (f"target  >= {TARGET_CALLS_PER_CORE} bridged calls per core on time, added latency p99 < "
+            f"{TARGET_ADDED_LATENCY_P99_MS:.0f} ms -> {'met' if met else 'NOT met'} (highest on-time N {n}: "
+            f"{per_core} calls per core by gateway CPU, added latency p50/p99 {added} ms over direct calls)")
 
 
 if __name__ == "__main__":
