@@ -111,10 +111,10 @@ class DurableWriter:
     async def _write_ends(self, ends: list[_End]) -> None:
         """Record ends; each is reported as soon as etcd answered for it, and on an error only the
         unreported ones are retried (a retried end that etcd did record would read as another
-        site's)."""
-        token = self._token()
+        site's). While the site is fenced (no token) every end waits for the next try."""
         pending = list(ends)
         try:
+            token = self._token()
             fast = [e for e in pending if e.placed.stored is not None]
             for batch in (fast[i : i + MAX_ADOPT_BATCH] for i in range(0, len(fast), MAX_ADOPT_BATCH)):
                 self.transactions += 1
