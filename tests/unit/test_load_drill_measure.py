@@ -32,6 +32,9 @@ def test_kill_of_site_b() -> None:
         # a live call of B dropped
         c("v", "arrived", 99, "B", channel="voice"),
         c("v", "failed", 101.5, "A", reason="site_lost:B", channel="voice"),
+        # a call id two sites took (a retry after a timeout), each completing it: not a durable duplicate
+        c("w", "arrived", 97, "B", channel="voice"), c("w", "completed", 97.5, "B", channel="voice"),
+        c("w", "arrived", 98, "A", channel="voice"), c("w", "completed", 98.5, "A", channel="voice"),
         {"kind": "agent", "agent_id": "b1", "state": "ready", "ts": 101.9, "site": "A"},
         {"kind": "agent", "agent_id": "b2", "state": "ready", "ts": 102.2, "site": "A"},
     ]
@@ -40,7 +43,7 @@ def test_kill_of_site_b() -> None:
     assert m["detected_s"] == 1.2 and m["adopted_s"] == 1.4 and m["adopted_contacts"] == 2
     assert m["tenants_served_elsewhere_s"] == 2.8 and m["live_calls_dropped"] == 1
     assert (m["agents_rehomed"], m["agents_home"], m["agents_rehomed_s"]) == (2, 3, 2.2)
-    assert m["durable_lost"] == ["y"] and m["durable_duplicated"] == ["z"]
+    assert m["durable_lost"] == ["y"] and m["durable_duplicated"] == ["z"] and m["other_completed_twice"] == ["w"]
     assert m["service_level_during"] == 1.0 and m["contacts_queued_during"] == 1  # n (x first queued before)
 
 

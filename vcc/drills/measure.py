@@ -8,7 +8,8 @@
 - agents re-homed: the site's home agents seen ``ready`` at another site after ``t0``, and when the
   last of them was;
 - durable contacts (chat, e-mail, SMS) arrived in the drill's span: lost (no end, after the settle
-  time) and duplicated (completed more than once); duplicates are also counted over every event;
+  time) and duplicated (completed more than once, over every event); a voice contact completed twice
+  is listed apart (``other_completed_twice``: two sites took the same call id);
 - double booking: an agent holding more contacts of a channel than its capacity at any moment,
   over every site's events (a contact is held from ``offered`` to its end, a return to queue, or
   an offer to another agent; at one instant, releases count before offers);
@@ -125,5 +126,6 @@ def measure(events: list[dict[str, Any]], site: str, t0: float, t_end: float, *,
         "contacts_queued_during": answered + abandoned,
         "durable_in_span": len(durable),
         "durable_lost": sorted(c for c in durable if c not in ended),
-        "durable_duplicated": sorted(c for c in completions if completions[c] > 1),
+        "durable_duplicated": sorted(c for c in completions if completions[c] > 1 and channel.get(c) in DURABLE),
+        "other_completed_twice": sorted(c for c in completions if completions[c] > 1 and channel.get(c) not in DURABLE),
     }

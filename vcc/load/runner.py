@@ -39,6 +39,7 @@ from vcc.load.soak import RssSampler
 from vcc.load.summary import Journey, by_site, figures, fold
 from vcc.web.frontdoor import is_web_widget
 
+DURABLE = ("chat", "email", "sms")
 LOST_AFTER_FAILURES = 3  # GetStatus failures in a row (0.5 s apart) before a site's agents move
 
 
@@ -179,12 +180,19 @@ class LoadRunner:
             return
         sub = submission(cid, channel, address, f"+1555{self.rng.randrange(10**6, 10**7)}", dtmf=stream.dtmf,
                          patience_s=arrival.patience_s)
+        unknown = False  # a submission timed out: the site may have taken it
+        base = cid
         for attempt, site in enumerate(order):
             client = self.clients[site]
+            if unknown and channel not in DURABLE:  # a caller who retries makes a new call; durable
+                sub = submission(f"{base}r{attempt}", channel, address, sub.caller_id, dtmf=stream.dtmf,
+                                 patience_s=arrival.patience_s)  # contacts keep their id (sites dedupe it)
+                cid = sub.contact_id
             try:
                 result = (await client.submit([sub], timeout_s=1.0))[0]
             except grpc.aio.AioRpcError as e:
                 self.state.refused[f"{site}: {e.code().name}"] += 1
+                unknown = unknown or e.code() == grpc.StatusCode.DEADLINE_EXCEEDED
                 continue
             if result.accepted:
                 self.state.accepted[cid] = (site, arrival.offset_s, arrival.stream)
