@@ -151,3 +151,26 @@ def test_an_agent_ends_each_chats_wrap_up_apart(etcd: EtcdCluster, coord_keys: C
         assert completed == Counter({"w1": 1, "w2": 1}), completed
 
     asyncio.run(scenario())
+
+
+def test_a_command_after_the_agent_stream_ended_returns_at_once(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """When the site goes away the bot pool's stream ends; a command sent after that answers
+    "session ended" at once instead of waiting for a reply nobody will send (a load run hung so)."""
+
+    async def scenario() -> None:
+        site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
+                                   tmp_path).start()
+        bots = BotAgentPool(site.address, dev_agents("dev-01"))
+        try:
+            await bots.start()
+            assert bots.stats.logged_in == {"dev-01"}
+        finally:
+            await site.stop()
+        await asyncio.wait_for(bots.ended.wait(), 15)
+        result = await asyncio.wait_for(bots.command("dev-01", ready=pb.Ready()), 5)
+        await bots.stop(logout=False)
+        assert not result.ok and result.error == "session ended", result
+
+    asyncio.run(scenario())

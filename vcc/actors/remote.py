@@ -28,7 +28,10 @@ from vcc.config import compile_center, load_config_text, site_view
 from vcc.errors import VccError
 
 NAMESPACE = "vcc"
-COMMON: dict[str, Any] = {"lifetime": "detached", "max_restarts": -1, "num_cpus": 0}
+# enable_task_events off: the site's actors take hundreds of calls a second, and Ray keeps an event
+# per call in its GCS for a task list vcc does not use (no Ray dashboard): a 35-minute soak grew each
+# GCS from ~110 to ~360 MiB, and reporting them costs CPU on every call.
+COMMON: dict[str, Any] = {"lifetime": "detached", "max_restarts": -1, "num_cpus": 0, "enable_task_events": False}
 
 
 def actor_name(site: str, kind: str, index: int = 0) -> str:

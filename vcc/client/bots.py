@@ -83,6 +83,8 @@ class BotAgentPool:
             await asyncio.gather(*(self.command(a, ready=pb.Ready()) for a in self.stats.logged_in))
 
     async def command(self, agent_id: str, **kind: Any) -> pb.CommandResult:
+        if self.ended.is_set():  # nobody would answer: the stream is gone
+            return pb.CommandResult(ok=False, error="session ended")
         request_id = next(self._ids)
         fut: asyncio.Future[pb.CommandResult] = asyncio.get_running_loop().create_future()
         self._waiters[request_id] = fut

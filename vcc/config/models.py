@@ -84,7 +84,7 @@ class RuntimeConfig(ConfigModel):
     """How fast sites notice each other's death, and how sure they must be."""
 
     lease_ttl_s: int = Field(
-        1, ge=1, le=30,
+        2, ge=1, le=30,
         description="TTL of each site's etcd session lease (whole seconds, etcd's unit). A dead site is "
         "noticed about one TTL after its last keepalive (plus an etcd election when its member led).",
     )

@@ -36,7 +36,9 @@ class SiteApi(pb_grpc.SiteApiServicer):
             subs = [convert.submission(m, i) for i, m in enumerate(request.contacts)]
         except convert.BadRequest as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        results = await self.c.submit(subs)
+        # shielded: a client that gives up (deadline) must not cut a submission between its etcd
+        # write and its admission, which left a durable contact in etcd that no site served
+        results = await asyncio.shield(self.c.submit(subs))
         return pb.SubmitContactsReply(results=[convert.submitted(r) for r in results])
 
     async def Abandon(self, request: pb.AbandonRequest, context: Any) -> pb.AbandonReply:

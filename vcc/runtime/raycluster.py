@@ -62,7 +62,9 @@ def ensure_token(path: Path) -> None:
 def ray_env(token_path: Path) -> dict[str, str]:
     """The environment a head and every driver of the cluster must share (token auth on)."""
     env = dict(os.environ)
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path), RAY_USAGE_STATS_ENABLED="0")
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path), RAY_USAGE_STATS_ENABLED="0",
+               # the GCS keeps at most this many task events (Ray's default, 100,000, held ~250 MiB)
+               RAY_task_events_max_num_task_in_gcs="10000")
     env.pop("RAY_ADDRESS", None)
     return env
 
