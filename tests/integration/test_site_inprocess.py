@@ -174,3 +174,50 @@ def test_a_command_after_the_agent_stream_ended_returns_at_once(
         assert not result.ok and result.error == "session ended", result
 
     asyncio.run(scenario())
+
+
+def test_a_booked_callback_is_a_durable_contact(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
+    """A caller who books a callback in the IVR (nobody staffed: the wait is long, the callback is
+    offered) leaves a contact with no media: it is written to etcd like a chat, owned by the site,
+    queued in the callback queue (so an adopter would take it if the site died), not listed among
+    the site's live calls, and completed in etcd when an agent handles it."""
+
+    async def scenario() -> None:
+        site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
+                                   tmp_path).start()
+        client = SiteClient(site.address)
+        bots = BotAgentPool(site.address, dev_agents("dev-01", "dev-02"), handle_s=lambda ch: 0.05)
+        store = site.controller.store
+        try:
+            await asyncio.sleep(1.0)  # the site has measured its load: nobody staffed
+            # account 12345, then 1 at the callback offer
+            results = await client.submit([submission("cb1", "voice", "+15555550000", "+4930999",
+                                                      dtmf="1 12345# 1")])
+            assert results[0].accepted, results
+            stored = None
+            for _ in range(100):
+                stored = await store.get("cb1")
+                if stored is not None and stored.contact.state.value == "queued":
+                    break
+                await asyncio.sleep(0.1)
+            assert stored is not None, "the booked callback was not written to etcd"
+            assert stored.contact.owner_site == "dev" and stored.contact.queue == "demo-support"
+            assert stored.contact.data.get("callback") == "booked"
+            await asyncio.sleep(0.7)  # live calls are published every 0.5 s
+            live = await site.controller.etcd.get(site.controller.keys.site_live_calls("dev"))
+            assert live is None or "cb1" not in live.value.decode()
+            await bots.start()
+            await wait_for(lambda: "cb1" in bots.stats.handled_ids)
+            await asyncio.sleep(0.5)
+            done = await store.get("cb1")
+        finally:
+            await bots.stop()
+            await client.close()
+            await site.stop()
+        assert done is not None and done.contact.state.value == "completed", done
+        journey = [e["state"] for e in site.events() if e.get("contact_id") == "cb1" and e["kind"] == "contact"
+                   and e["state"] != e.get("prev_state")]
+        assert "callback_requested" in journey and journey[-1] == "completed", journey
+        assert journey.count("completed") == 1
+
+    asyncio.run(scenario())

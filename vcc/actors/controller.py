@@ -38,7 +38,7 @@ from vcc.actors.directory import (
 )
 from vcc.actors.durable_writer import DurableWriter
 from vcc.actors.ports import ActorPort
-from vcc.actors.records import Command, CommandResult, ContactRecord, ShardOutput
+from vcc.actors.records import CALLBACK, Command, CommandResult, ContactRecord, ShardOutput, is_durable
 from vcc.actors.settings import SiteSettings
 from vcc.coord.client import EtcdClient
 from vcc.coord.config_store import ConfigStore
@@ -309,7 +309,7 @@ class SiteController:
                 out[rec.id] = Submitted(rec.id, False, self.site, f"unknown queue {rec.queue!r}")
             else:
                 fresh.append(rec)
-        durable = [r for r in fresh if r.channel in DURABLE_CHANNELS]
+        durable = [r for r in fresh if is_durable(r)]
         taken = await site_balance.take_over(self, from_site, durable) if durable else {}
         now = self.clock()
         for rec in fresh:
@@ -325,7 +325,7 @@ class SiteController:
         shard = site_balance.pick_shard(self, rec.queue)
         # the wait counts from the contact's first queue, wherever that was (the screen pop shows it)
         self.contacts[rec.id] = PlacedContact(rec, shard, ContactState.QUEUED.value, stored=stored,
-                                              durable=rec.channel in DURABLE_CHANNELS, queued_at=rec.enqueued_at)
+                                              durable=is_durable(rec), queued_at=rec.enqueued_at)
         self._send(shard, ("attach", rec, reason))
         if rec.patience_s > 0:
             heapq.heappush(self._patience, (now + rec.patience_s, rec.id))
@@ -381,6 +381,12 @@ class SiteController:
         elif res.outcome == "callback":
             if res.callback_number:
                 rec.data["callback_number"] = res.callback_number
+            # a booked callback has no live media: it becomes durable (etcd, adopted if this site dies)
+            rec.data[CALLBACK] = "booked"
+            placed.durable = True
+            self.durable.created(placed, DurableContact(
+                rec.id, rec.tenant, rec.channel, rec.queue or "", rec.arrived_at, rec.priority, ContactState.QUEUED,
+                self.site, {k: str(v) for k, v in rec.data.items()}))  # fmt: skip
             self._send(shard, ("callback", rec.id, rec.queue, rec.data))
         else:
             self._send(shard, ("ivr_hangup", rec.id, res.reason))
@@ -665,7 +671,7 @@ class SiteController:
             placed = self.contacts.get(cid)
             if placed is not None and placed.shard is not None and placed.state in (
                 ContactState.QUEUED.value, ContactState.ARRIVED.value, ContactState.IVR.value
-            ):
+            ) and placed.record.data.get(CALLBACK) != "booked":  # a caller who booked a callback is not waiting
                 self._send(placed.shard, ("abandon", cid, "caller_hung_up"))
         if len(self.shards) > 1:
             site_balance.rebalance(self)

@@ -47,12 +47,19 @@ class DurableWriter:
         self.store = store
         self._token = token  # raises FencedError while the site is fenced
         self._on_recorded = on_recorded
+        self._creates: list[tuple[PlacedContact, DurableContact]] = []
         self._updates: list[PlacedContact] = []
         self._ends: list[_End] = []
         self._wake = asyncio.Event()
         self.transactions = 0
 
     # --- what the controller asks for ----------------------------------------------------------
+    def created(self, placed: PlacedContact, contact: DurableContact) -> None:
+        """Write a contact that became durable here (a booked callback) to etcd, before any later
+        write of it; retried until etcd takes it."""
+        self._creates.append((placed, contact))
+        self._wake.set()
+
     def queued(self, placed: PlacedContact) -> None:
         """Record the contact's queue, priority and QUEUED state (best effort: the contact is
         already safe in etcd; a lost update only means an adopter re-queues it as it arrived)."""
@@ -66,7 +73,7 @@ class DurableWriter:
 
     @property
     def backlog(self) -> int:
-        return len(self._updates) + len(self._ends)
+        return len(self._creates) + len(self._updates) + len(self._ends)
 
     # --- the loop ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -74,6 +81,17 @@ class DurableWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._creates:
+                creates, self._creates = self._creates, []
+                try:
+                    await self._write_creates(creates)
+                except CoordError as e:  # FencedError included; what waits behind them keeps waiting
+                    log.warning("storing %d durable contacts failed (%s); retrying", len(creates), e)
+                    self._creates[:0] = creates
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    self._wake.set()
+                    continue
             updates, self._updates = self._updates, []
             ends, self._ends = self._ends, []
             if updates:
@@ -88,6 +106,13 @@ class DurableWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 self._wake.set()
+
+    async def _write_creates(self, creates: list[tuple[PlacedContact, DurableContact]]) -> None:
+        token = self._token()
+        self.transactions += 1
+        created = await self.store.create_many([contact for _, contact in creates], token)
+        for (placed, _), (stored, new) in zip(creates, created, strict=True):
+            placed.stored = stored if new else None  # known already (a retry that etcd did take): re-read
 
     async def _write_updates(self, updates: list[PlacedContact]) -> None:
         try:

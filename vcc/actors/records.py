@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vcc.core.contact import Contact
-from vcc.core.model import Channel
+from vcc.core.model import DURABLE_CHANNELS, Channel
+
+#: ``data[CALLBACK] == "booked"``: a voice contact whose caller booked a callback in the IVR. It has
+#: no live media any more, so it is durable like a chat: in etcd, adopted if its site dies.
+CALLBACK = "callback"
+
+
+def is_durable(rec: ContactRecord) -> bool:
+    return rec.channel in DURABLE_CHANNELS or rec.data.get(CALLBACK) == "booked"
 
 
 @dataclass(slots=True)

@@ -111,7 +111,7 @@ def first_queue_of(c: SiteController, tenant: str, channel: Channel) -> str | No
 async def publish_live_calls(c: SiteController) -> None:
     """Keep ``sites/<site>/live`` (no lease) listing the voice calls anchored here, so that if
     this site dies the adopter can record them as failed: their media died with it."""
-    live = {cid: p for cid, p in c.contacts.items() if p.record.channel == Channel.VOICE}
+    live = {cid: p for cid, p in c.contacts.items() if p.record.channel == Channel.VOICE and not p.durable}
     if frozenset(live) == c._published_live or c.fenced:
         return
     body = json.dumps([{"contact_id": cid, "tenant": p.record.tenant, "queue": p.record.queue,
