@@ -99,14 +99,7 @@ class Roster:
     lost: set[str] = field(default_factory=set)
 
     def chosen(self) -> dict[str, list[tuple[str, str]]]:
-        by_site: dict[str, list[tuple[str, str]]] = {}
-        for a in self.config.agents:
-            if self.spec.ids and a.id not in self.spec.ids:
-                continue
-            if self.spec.sites and a.home_site not in self.spec.sites:
-                continue
-            by_site.setdefault(a.home_site, []).append((a.id, self.spec.password.format(agent=a.id)))
-        return by_site
+        return chosen_agents(self.config, self.spec)
 
     def address(self, site: str) -> str:
         return next(s.grpc_address for s in self.config.sites if s.id == site)
@@ -177,3 +170,15 @@ class Roster:
     def max_in_hand(self) -> int:
         return max((n for p in [*self.pools.values(), *self.retired] for n in p.stats.max_in_hand.values()),
                    default=0)
+
+
+def chosen_agents(config: ClusterConfig, spec: Agents) -> dict[str, list[tuple[str, str]]]:
+    """The scenario's agents (its ids and sites, else all) with their passwords, by home site."""
+    by_site: dict[str, list[tuple[str, str]]] = {}
+    for a in config.agents:
+        if spec.ids and a.id not in spec.ids:
+            continue
+        if spec.sites and a.home_site not in spec.sites:
+            continue
+        by_site.setdefault(a.home_site, []).append((a.id, spec.password.format(agent=a.id)))
+    return by_site

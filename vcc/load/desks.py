@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from vcc.config import ClusterConfig
-from vcc.load.agents import Rehome
+from vcc.load.agents import Rehome, chosen_agents
 from vcc.load.audio import LegAudio
 from vcc.load.media import DeskAgent
 from vcc.load.scenario import Agents
@@ -48,14 +48,7 @@ class DeskRoster:
         return next(s.http_url for s in self.config.sites if s.id == site)
 
     def chosen(self) -> dict[str, list[tuple[str, str]]]:
-        by_site: dict[str, list[tuple[str, str]]] = {}
-        for a in self.config.agents:
-            if self.spec.ids and a.id not in self.spec.ids:
-                continue
-            if self.spec.sites and a.home_site not in self.spec.sites:
-                continue
-            by_site.setdefault(a.home_site, []).append((a.id, self.spec.password.format(agent=a.id)))
-        return by_site
+        return chosen_agents(self.config, self.spec)
 
     def _desk(self, site: str, agent: str, password: str) -> DeskAgent:
         return DeskAgent(self.url(site), agent, password, self.spec, random.Random(self.rng.random()))
