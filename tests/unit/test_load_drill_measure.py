@@ -67,3 +67,16 @@ def test_a_release_logged_after_an_offer_of_the_same_step_is_no_double_booking()
     assert double_bookings(events, lambda agent, ch: 3) == []
     before = [*events[:3], c("e", "offered", 1.9, "A", agent_id="g", seq=70), *events[3:]]
     assert len(double_bookings(before, lambda agent, ch: 3)) == 1  # an offer before the release still counts
+
+
+def test_a_contact_offered_and_abandoned_in_one_step_frees_the_agent_for_the_next_offer() -> None:
+    # as logged by a site: in one step a voice call offered to g was abandoned (the caller hung up)
+    # and the next call offered to g; the abandoned call must not stay held (it did: 20 false double
+    # bookings in a CI run, when every release of the instant was moved before every offer)
+    events = [c("p", "offered", 5.0, "E", agent_id="g", seq=10526, channel="voice"),
+              c("p", "abandoned", 5.0, "E", seq=10528, reason="caller_hung_up", channel="voice"),
+              c("q", "offered", 5.0, "E", agent_id="g", seq=10530, channel="voice"),
+              c("q", "connected", 5.1, "E", agent_id="g", seq=10533, channel="voice"),
+              c("r", "offered", 6.0, "E", agent_id="g", seq=10600, channel="voice")]
+    found = double_bookings(events, lambda agent, ch: 1)
+    assert len(found) == 1 and "at 6.000" in found[0], found  # only r, offered while q is still held

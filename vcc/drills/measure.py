@@ -19,8 +19,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 DURABLE = ("chat", "email", "sms")
@@ -28,31 +29,45 @@ FINAL = ("completed", "abandoned", "failed")
 RELEASE = (*FINAL, "queued", "ivr", "callback_requested")
 
 
+def _instants(events: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Contact events in time order, one list per instant (one shard step), each in log order."""
+    ordered = sorted((e for e in events if e.get("kind") == "contact"), key=lambda e: (e["ts"], e.get("seq", 0)))
+    for _, group in itertools.groupby(ordered, key=lambda e: e["ts"]):
+        yield list(group)
+
+
 def _contacts(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Contact events in time order; at the same instant (one shard step) releases come before offers:
-    the step freed the slot before it offered it again (its agent events say so), even where the
-    contact's own end is logged after the new offer."""
-    return sorted((e for e in events if e.get("kind") == "contact"),
-                  key=lambda e: (e["ts"], e["state"] not in RELEASE, e.get("seq", 0)))
+    return [e for step in _instants(events) for e in step]
 
 
 def double_bookings(events: Iterable[dict[str, Any]], capacity: Callable[[str, str], int]) -> list[str]:
-    """Agents that held more contacts of a channel than ``capacity(agent, channel)`` at some moment."""
+    """Agents that held more contacts of a channel than ``capacity(agent, channel)`` at some moment.
+    Within one instant (one shard step) a contact held before it that the step releases counts as
+    released first: the step freed the slot before it offered it again (its agent events say so),
+    even where the contact's own end is logged after the new offer. The rest of the step goes in
+    log order (a contact offered and abandoned in the same step is held, then released)."""
     holder: dict[str, tuple[str, str]] = {}  # contact -> (agent, channel)
     held: Counter[tuple[str, str]] = Counter()
     found = []
-    for e in _contacts(events):
-        cid, state, agent = e["contact_id"], e["state"], e.get("agent_id")
-        prev = holder.get(cid)
-        if prev is not None and (state in RELEASE or (state == "offered" and agent != prev[0])):
-            held[prev] -= 1
-            del holder[cid]
-        if state == "offered" and agent and cid not in holder:
-            key = (agent, e.get("channel", "voice"))
-            holder[cid] = key
-            held[key] += 1
-            if held[key] > capacity(*key):
-                found.append(f"{agent} held {held[key]} {key[1]} contacts at {e['ts']:.3f} ({e.get('site')})")
+
+    def release(cid: str) -> None:
+        held[holder.pop(cid)] -= 1
+
+    for step in _instants(events):
+        for e in step:
+            if e["state"] in RELEASE and e["contact_id"] in holder:
+                release(e["contact_id"])
+        for e in step:
+            cid, state, agent = e["contact_id"], e["state"], e.get("agent_id")
+            prev = holder.get(cid)
+            if prev is not None and (state in RELEASE or (state == "offered" and agent != prev[0])):
+                release(cid)
+            if state == "offered" and agent and cid not in holder:
+                key = (agent, e.get("channel", "voice"))
+                holder[cid] = key
+                held[key] += 1
+                if held[key] > capacity(*key):
+                    found.append(f"{agent} held {held[key]} {key[1]} contacts at {e['ts']:.3f} ({e.get('site')})")
     return found
 
 
