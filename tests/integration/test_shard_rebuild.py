@@ -71,3 +71,42 @@ def test_shard_dies_mid_load(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path:
         assert not [k for k in bots.stats.errors if "complete" in k], bots.stats.errors  # calls went back to agents
 
     asyncio.run(scenario())
+
+
+def test_contacts_in_wrap_up_stay_in_wrap_up_across_a_shard_rebuild(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """Agents spend most of their time in wrap-up; the shard dies; the rebuilt shard puts each
+    contact back into its agent's wrap-up, so the agent's EndWrapUp ends it (the rebuild used to
+    leave it connected: EndWrapUp was refused and the contact never completed)."""
+
+    async def scenario() -> None:
+        site = InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"), tmp_path)
+        dying = DyingShard(site.controller.shards[0], site)  # type: ignore[arg-type]
+        site.controller.shards[0] = dying
+        await site.start()
+        bots = BotAgentPool(site.address, dev_agents("dev-01", "dev-02", "dev-03", "dev-04"),
+                            handle_s=lambda ch: 0.1, wrap_up_s=1.5)
+        client = SiteClient(site.address)
+        ids = [f"w{i}" for i in range(8)]
+        try:
+            await bots.start()
+            entries = [("chat", "demo-chat"), ("email", "help@demo.example"), ("sms", "+15555550001")]
+            results = await client.submit([submission(cid, *entries[i % 3], "+1") for i, cid in enumerate(ids)])
+            assert all(r.accepted for r in results), results
+            await wait_for(lambda: bots.stats.completed >= 4, 20)  # some are in wrap-up now
+            dying.armed = True
+            await client.submit([submission("w-trigger", "chat", "demo-chat", "+1")])  # a call to the shard
+            ids.append("w-trigger")
+            done = lambda: {e["contact_id"] for e in site.events() if e.get("state") == "completed"}  # noqa: E731
+            await wait_for(lambda: set(ids) <= done(), 30)
+        finally:
+            await bots.stop()
+            await client.close()
+            await site.stop()
+        events = site.events()
+        completed = Counter(e["contact_id"] for e in events if e.get("state") == "completed")
+        assert all(completed[c] == 1 for c in ids), completed
+        assert any(e.get("event") == "shard_restored" for e in events)
+
+    asyncio.run(scenario())

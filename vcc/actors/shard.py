@@ -98,9 +98,11 @@ class AcdShard:
         # the waiting contacts come back in line.
         rebuild: list[tuple[int, Command]] = [(0, ("login", agent_id, True)) for agent_id, _, _ in logins]
         waiting: list[tuple[int, Command]] = []
-        for _cid, contact_state, holder, rec in contacts:
+        for cid, contact_state, holder, rec in contacts:
             if contact_state in ("connected", "wrap_up") and holder is not None:
                 rebuild.append((0, ("attach", rec, "shard_restored", holder)))
+                if contact_state == "wrap_up":  # back into its wrap-up (the default time, from now)
+                    rebuild.append((0, ("complete", cid, None)))
             else:
                 waiting.append((0, ("attach", rec, "shard_restored", None)))
         rebuild += [(0, ("not_ready", agent_id, reason or "restored")) for agent_id, _, reason in logins]
