@@ -37,12 +37,18 @@ class DyingShard:
         return await self.port.call(method, *args)
 
 
+async def site_with_dying_shard(etcd: EtcdCluster, coord_keys: CoordKeys,
+                                tmp_path: Path) -> tuple[InProcessSite, DyingShard]:
+    """The dev site, started, with its one shard behind a :class:`DyingShard` to arm."""
+    site = InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"), tmp_path)
+    dying = DyingShard(site.controller.shards[0], site)  # type: ignore[arg-type]
+    site.controller.shards[0] = dying  # type: ignore[assignment]
+    return await site.start(), dying
+
+
 def test_shard_dies_mid_load(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
     async def scenario() -> None:
-        site = InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"), tmp_path)
-        dying = DyingShard(site.controller.shards[0], site)  # type: ignore[arg-type]
-        site.controller.shards[0] = dying
-        await site.start()
+        site, dying = await site_with_dying_shard(etcd, coord_keys, tmp_path)
         bots = BotAgentPool(site.address, dev_agents("dev-01", "dev-02", "dev-03", "dev-04"),
                             handle_s=lambda ch: 0.3)
         client = SiteClient(site.address)
@@ -81,10 +87,7 @@ def test_contacts_in_wrap_up_stay_in_wrap_up_across_a_shard_rebuild(
     leave it connected: EndWrapUp was refused and the contact never completed)."""
 
     async def scenario() -> None:
-        site = InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"), tmp_path)
-        dying = DyingShard(site.controller.shards[0], site)  # type: ignore[arg-type]
-        site.controller.shards[0] = dying
-        await site.start()
+        site, dying = await site_with_dying_shard(etcd, coord_keys, tmp_path)
         bots = BotAgentPool(site.address, dev_agents("dev-01", "dev-02", "dev-03", "dev-04"),
                             handle_s=lambda ch: 0.1, wrap_up_s=1.5)
         client = SiteClient(site.address)

@@ -37,16 +37,23 @@ def two_site_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_contacts_go_where_the_agents_are(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
+async def start_two_sites(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> tuple[InProcessSite, InProcessSite]:
+    """Sites X (etcd member a) and Y (member b) of :func:`two_site_file`, each the other's peer."""
     path = two_site_file(tmp_path)
     px, py = free_ports(2)
     peers = {"X": f"127.0.0.1:{px}", "Y": f"127.0.0.1:{py}"}
+    x = await InProcessSite(path, "X", coord_keys.cluster, etcd.endpoint("a"), tmp_path / "x",
+                            peers=peers, grpc_port=px).start()
+    y = await InProcessSite(path, "Y", coord_keys.cluster, etcd.endpoint("b"), tmp_path / "y",
+                            peers=peers, grpc_port=py).start()
+    return x, y
 
+
+def test_contacts_go_where_the_agents_are(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
     async def scenario() -> None:
-        x = await InProcessSite(path, "X", coord_keys.cluster, etcd.endpoint("a"), tmp_path / "x",
-                                peers=peers, grpc_port=px).start()
-        y = await InProcessSite(path, "Y", coord_keys.cluster, etcd.endpoint("b"), tmp_path / "y",
-                                peers=peers, grpc_port=py).start()
+        x, y = await start_two_sites(etcd, coord_keys, tmp_path)
         bots = BotAgentPool(x.address, dev_agents("dev-01", "dev-02", "dev-03", "dev-04"), handle_s=lambda ch: 0.1)
         client = SiteClient(y.address)
         try:
@@ -88,15 +95,8 @@ def test_an_offer_whose_answer_is_lost_is_served_once(
     after X took them). Etcd's owner decides: X took each over in etcd before it accepted, so Y,
     finding X the owner, lets go; each contact is served once, at X, and etcd records it completed
     by its owner X."""
-    path = two_site_file(tmp_path)
-    px, py = free_ports(2)
-    peers = {"X": f"127.0.0.1:{px}", "Y": f"127.0.0.1:{py}"}
-
     async def scenario() -> None:
-        x = await InProcessSite(path, "X", coord_keys.cluster, etcd.endpoint("a"), tmp_path / "x",
-                                peers=peers, grpc_port=px).start()
-        y = await InProcessSite(path, "Y", coord_keys.cluster, etcd.endpoint("b"), tmp_path / "y",
-                                peers=peers, grpc_port=py).start()
+        x, y = await start_two_sites(etcd, coord_keys, tmp_path)
         real_offer = y.controller.peer_offer
         assert real_offer is not None
         lost: list[str] = []

@@ -82,7 +82,7 @@ class SiteApi(pb_grpc.SiteApiServicer):
     async def AgentSession(
         self, request_iterator: AsyncIterator[pb.AgentCommand], context: Any
     ) -> AsyncIterator[pb.AgentUpdate]:
-        async for updates in self._session(_one_by_one(request_iterator)):
+        async for updates in self._session(request_iterator):
             for update in updates:
                 yield self._update(*update)
 
@@ -225,11 +225,6 @@ async def serve(controller: SiteController, host: str, port: int,
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, health_servicer
-
-
-async def _one_by_one(commands: AsyncIterator[pb.AgentCommand]) -> AsyncIterator[pb.AgentCommand]:
-    async for msg in commands:
-        yield msg
 
 
 async def _unbatched(batches: AsyncIterator[pb.AgentCommands]) -> AsyncIterator[pb.AgentCommand]:
