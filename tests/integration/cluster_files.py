@@ -13,10 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_cluster_file(tmp_path: Path, source: str = "cluster/three-sites.yaml", *, port_base: int = 26000,
-                      runtime: dict[str, Any] | None = None) -> Path:
+                      runtime: dict[str, Any] | None = None, always_open: bool = False) -> Path:
     """Write a copy of ``source`` with sites on ``port_base``, ``+1000``, ... (below Linux's ephemeral
-    range) and Ray temp dirs of its own; returns its path."""
+    range) and Ray temp dirs of its own; returns its path. ``always_open``: every tenant open around
+    the clock, no holidays (flows then take their open branch whenever the test runs)."""
     raw = yaml.safe_load((ROOT / source).read_text())
+    if always_open:
+        for tenant in raw["tenants"]:
+            tenant["hours"] = {"weekly": {"mon-sun": "00:00-24:00"}, "holidays": []}
     tag = uuid.uuid4().hex[:6]
     raw["name"] = f"t{tag}"
     for i, site in enumerate(raw["sites"]):

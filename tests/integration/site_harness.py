@@ -4,6 +4,7 @@ servers on a free loopback port. Tests drive it through the public API only (vcc
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,22 @@ class InProcessSite:
         if self.server is not None:
             await self.server.stop(grace=0.2)
         await self.controller.stop()
+        await self.peers.close()
+
+    async def crash(self) -> None:
+        """As if the site's processes were killed: its API goes at once, its tasks stop, and it says
+        no goodbye (its session lease runs out in etcd after the TTL, as after a real crash)."""
+        c = self.controller
+        for task in c._tasks:  # first: nothing it does as its streams break reaches etcd or the log
+            task.cancel()
+        await asyncio.gather(*c._tasks, return_exceptions=True)
+        if self.server is not None:
+            await self.server.stop(grace=0)
+            self.server = None
+        await c.publisher.stop()
+        await c.load_cache.stop()
+        await c.session.close(revoke=False)
+        await c.etcd.close()
         await self.peers.close()
 
     def events(self) -> list[dict[str, Any]]:

@@ -340,6 +340,22 @@ async def _scenario(config: ClusterConfig, run_dir: Path, lab: Any) -> None:
           f"{len(per_id)}, completed twice {sum(1 for n in per_id.values() if n > 1)}")
     assert not [cid for cid, n in per_id.items() if n > 1], "a durable contact completed twice across the partition"
 
+    # B rejoined still holding copies of contacts the adopter had taken (queued, or in its agents'
+    # hands): it must hand them over (etcd names their owner) and never offer one again.
+    adopted_ids = {e["contact_id"] for e in read_events(run_dir) if e.get("kind") == "contact"
+                   and e.get("reason") == "adopted_from:B"}
+    events_b = read_events(run_dir, "B")
+    moved = {e["contact_id"]: e["data"]["site"] for e in events_b if e.get("kind") == "contact"
+             and e.get("reason") == "moved_to_site" and e["ts"] >= rejoined_ts}
+    stale = [(e["contact_id"], e["state"], e.get("agent_id")) for e in events_b if e.get("kind") == "contact"
+             and e["ts"] >= rejoined_ts and e["contact_id"] in adopted_ids and e["state"] in ("offered", "connected")]
+    print(f"MEASURE B rejoined holding {len(moved)} contacts adopted elsewhere: handed over to "
+          f"{sorted(set(moved.values()))}; offered again at B: {len(stale)}")
+    assert moved, "B rejoined without handing over the contacts a survivor adopted from it"
+    assert set(moved) <= adopted_ids, sorted(set(moved) - adopted_ids)[:5]
+    assert set(moved.values()) <= {first["site"]}, moved
+    assert not stale, f"B offered contacts that another site owns after it rejoined: {stale[:5]}"
+
     for p in [*pools.values(), fresh]:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(p.stop(logout=False), 10.0)

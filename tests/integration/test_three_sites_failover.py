@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.cluster_files import make_cluster_file
 from vcc.client.bots import BotAgentPool
@@ -52,7 +53,11 @@ async def relogin(address: str, agents: list[tuple[str, str]], deadline_s: float
 
 
 def test_kill_site_b_mid_load(tmp_path: Path) -> None:
-    config_path = make_cluster_file(tmp_path)
+    config_path = make_cluster_file(tmp_path, always_open=True)
+    raw = yaml.safe_load(config_path.read_text())
+    acme = next(t for t in raw["tenants"] if t["id"] == "acme")
+    acme["flows"][0]["nodes"]["policy_callback"]["min_ewt_s"] = 0  # every policy caller is offered a callback
+    config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     config = load_config(config_path)
     run_dir = tmp_path / "run"
     launcher.up(config, config_path, run_dir, log=lambda m: None)
@@ -77,8 +82,33 @@ async def _rejoined(config: Any) -> None:
         await client.close()
 
 
+KILLED = {"B": False}
+
+
 def handle_s(channel: str) -> float:
-    return 60.0 if channel == "voice" else 0.3  # voice calls are still connected when B dies
+    """Voice calls taken before B dies are still connected when it dies; after, agents are quick
+    (the booked callback B held is a voice contact that the adopter's agents must finish in time)."""
+    return 60.0 if channel == "voice" and not KILLED["B"] else 0.3
+
+
+CALLBACK_ID = "cb-at-b"
+
+
+async def book_callback_at_b(config: Any, client: SiteClient, run_dir: Path) -> None:
+    """An Acme caller at B books a callback (policies, then 1 at the offer): a durable contact with
+    no media. Returns once B's event log shows it booked (the durable write to etcd comes first)."""
+    result = (await client.submit([submission(CALLBACK_ID, "voice", "+33140000001", "+33155550000",
+                                              dtmf="2 1")]))[0]
+    assert result.accepted and result.site == "B", result
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # B's event log: a file another process writes
+        if any(e.get("contact_id") == CALLBACK_ID and e["state"] == "callback_requested"
+               for e in all_events(run_dir)):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"{CALLBACK_ID} was not booked at B")
+    await asyncio.sleep(0.3)  # its first durable write (the controller's batch) reaches etcd
 
 
 async def _scenario(config: Any, run_dir: Path) -> None:
@@ -107,8 +137,11 @@ async def _scenario(config: Any, run_dir: Path) -> None:
     # 8 s of load with B killed at 3 s; on a busy machine, on until more than 50 were accepted (at most 40 s)
     while time.monotonic() - t0 < 8.0 or (len(accepted) <= 50 and time.monotonic() - t0 < 40.0):
         if not killed_at and time.monotonic() - t0 > 3.0:
+            await book_callback_at_b(config, clients["B"], run_dir)
+            accepted[CALLBACK_ID] = "B"
             killed_at = time.time()
             launcher.kill_site(run_dir, "B")
+            KILLED["B"] = True
             live.discard("B")
             relogged.append(await relogin(sites["A"], agents_by_site["B"], 10.0))
         address, channel = rng.choice(entries)
@@ -150,6 +183,13 @@ async def _scenario(config: Any, run_dir: Path) -> None:
                          + "; ".join(f"{c} accepted by {accepted[c]}: {story(c)}" for c in missing[:5]))
     assert not duplicated, f"completed twice: {duplicated[:10]}"
     assert sum(1 for s in accepted.values() if s == "B") > 0, "site B took no contact before it died"
+    # the callback booked at B survived B: adopted elsewhere, then called back and completed once
+    journey = [(e["site"], e["state"], e.get("reason")) for e in events if e.get("contact_id") == CALLBACK_ID
+               and e.get("kind") == "contact"]
+    assert any(s == "B" and st == "callback_requested" for s, st, _ in journey), journey
+    assert any(s != "B" and r == "adopted_from:B" for s, _, r in journey), journey
+    completed_at = [s for s, st, _ in journey if st == "completed"]
+    assert len(completed_at) == 1 and completed_at[0] != "B", journey
 
     adoptions = [e for e in events if e.get("kind") == "site" and e["event"] == "adopted"
                  and e["data"]["dead_site"] == "B"]

@@ -138,3 +138,56 @@ def test_an_offer_whose_answer_is_lost_is_served_once(
             assert s is not None and s.contact.owner_site == "X" and s.contact.state.value == "completed", s
 
     asyncio.run(scenario())
+
+
+def test_a_contact_in_wrap_up_at_a_lost_site_is_completed_not_served_again(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """Y's agent answered an e-mail and is in wrap-up when Y dies. The customer was served: X, the
+    adopter, completes the e-mail (etcd knew it was in wrap-up) instead of queueing it for a second
+    answer; an e-mail still waiting at Y is adopted and served at X as usual."""
+    async def scenario() -> None:
+        x, y = await start_two_sites(etcd, coord_keys, tmp_path)
+        at_y = BotAgentPool(y.address, dev_agents("dev-01"), handle_s=lambda ch: 0.2, wrap_up_s=120.0)
+        at_x = BotAgentPool(x.address, dev_agents("dev-03"), handle_s=lambda ch: 0.2)
+        client = SiteClient(y.address)
+        crashed = False
+        try:
+            await at_y.start()
+            await asyncio.sleep(1.0)  # Y has published its load: dev-01 ready there, nobody at X
+            first = (await client.submit([submission("answered", "email", "help@demo.example", "+1")]))[0]
+            assert first.accepted and first.site == "Y", first
+            await wait_for(lambda: "answered" in at_y.stats.handled_ids, 10)
+            await at_y.command("dev-01", not_ready=pb.NotReady(reason_code="lunch"))
+            second = (await client.submit([submission("waiting", "email", "help@demo.example", "+1")]))[0]
+            assert second.accepted and second.site == "Y", second
+            store = x.controller.store
+            for _ in range(50):  # the wrap-up reaches etcd with the controller's next batch
+                stored = await store.get("answered")
+                if stored is not None and stored.contact.state.value == "wrap_up":
+                    break
+                await asyncio.sleep(0.1)
+            assert stored is not None and stored.contact.state.value == "wrap_up", stored
+            await y.crash()
+            crashed = True
+            await at_y.stop(logout=False)
+            await at_x.start()
+            await wait_for(lambda: any(e.get("event") == "adopted" for e in x.events()), 15)
+            await wait_for(lambda: "waiting" in at_x.stats.handled_ids, 15)
+            await asyncio.sleep(1.0)  # a second answer of "answered" would show by now
+            answered = await store.get("answered")
+        finally:
+            await at_x.stop()
+            await client.close()
+            await x.stop()
+            if not crashed:
+                await y.stop()
+        story = [(e["state"], e.get("reason")) for e in x.events() if e.get("contact_id") == "answered"]
+        assert story == [("completed", "wrap_up_lost_with:Y")], story
+        assert "answered" not in at_x.stats.handled_ids
+        assert answered is not None and answered.contact.state.value == "completed"
+        assert answered.contact.owner_site == "X"
+        adopted = next(e for e in x.events() if e.get("event") == "adopted")
+        assert adopted["data"]["completed_in_wrap_up"] == 1 and adopted["data"]["contacts"] == 1, adopted
+
+    asyncio.run(scenario())

@@ -1,5 +1,6 @@
 """Stateful property test of the router: random arrivals, IVR, presence changes, offers accepted,
-rejected or timed out, completions, wrap-ups, abandons, transfers, callbacks and a moving clock.
+rejected or timed out, completions, wrap-ups, abandons, transfers, callbacks, hand-overs to
+another site and a moving clock.
 
 After every step:
 - the router's invariants hold (``Router.check``: capacity, one offer per contact, FIFO keys, one
@@ -61,6 +62,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.count = 0
         self.states: dict[str, list[ContactState]] = {}  # every contact that entered: its states
         self.agent_state = {a.id: AgentState.LOGGED_OUT for a in AGENTS}
+        self.handed_over: set[str] = set()  # contacts another site took: gone without an end
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -70,7 +72,8 @@ class RouterMachine(RuleBasedStateMachine):
         for r in (self.fast, self.ref):
             call_args = [Contact(**a) if isinstance(a, dict) else a for a in args]
             try:
-                results.append((None, getattr(r, name)(*call_args, **kw)))
+                out = getattr(r, name)(*call_args, **kw)
+                results.append((None, out[1] if isinstance(out, tuple) else out))  # hand_over: (contact, events)
             except VccError as err:
                 results.append((type(err), []))
         (err_fast, fast), (err_ref, ref) = results
@@ -163,6 +166,14 @@ class RouterMachine(RuleBasedStateMachine):
         else:
             self.both(how, ids[i % len(ids)], self.now)
 
+    @rule(i=pick)
+    def hand_over(self, i: int) -> None:
+        ids = sorted(self.fast.contacts)
+        if ids:
+            cid = ids[i % len(ids)]
+            self.both("hand_over", cid, self.now)
+            self.handed_over.add(cid)
+
     # -- agents ---------------------------------------------------------------------------------
 
     @rule(i=pick, ready=st.booleans())
@@ -197,8 +208,8 @@ class RouterMachine(RuleBasedStateMachine):
         for cid, states in self.states.items():
             ended = [s for s in states if s in TERMINAL]
             assert len(ended) <= 1
-            assert (cid in self.fast.contacts) != bool(ended), f"{cid}: {states}"
-            assert (cid in self.ref.contacts) != bool(ended)
+            assert (cid in self.fast.contacts) != (bool(ended) or cid in self.handed_over), f"{cid}: {states}"
+            assert (cid in self.ref.contacts) != (bool(ended) or cid in self.handed_over)
         assert set(self.fast.contacts) <= set(self.states)
         for aid, state in self.agent_state.items():
             assert self.fast.agents[aid].state is state

@@ -274,6 +274,36 @@ def test_detach_hands_a_waiting_contact_over_with_its_place() -> None:
     there.check()
 
 
+@pytest.mark.parametrize("held", ["offered", "connected", "wrap_up"])
+def test_hand_over_takes_a_contact_from_its_agent_without_an_end(held: str) -> None:
+    """Another site owns the contact now: it leaves with the agent's events only, and the freed
+    agent gets the next waiting contact."""
+    r = make_router([queue("chat", channel=C)], [agent("a1", capacity={C: 1})])
+    r.login("a1", 0.0, ready=True)
+    r.arrive(contact("c1", "chat", channel=C), 1.0)
+    r.arrive(contact("c2", "chat", channel=C), 2.0)  # waits: a1 holds c1
+    if held in ("connected", "wrap_up"):
+        r.accept("c1", 3.0)
+    if held == "wrap_up":
+        r.complete("c1", 4.0, wrap_up_s=60.0)
+    c, events = r.hand_over("c1", 5.0)
+    assert c.id == "c1" and "c1" not in r.contacts
+    assert contact_states(events, "c1") == [], "no end here: the contact goes on at its owner"
+    assert [e.contact_id for e in agent_events(events, "a1")][:1] == ["c1"]
+    assert offers(events) == {"c2": "a1"}
+    r.check()
+    assert contact_states(r.tick(100.0), "c1") == [], "a wrap-up timer of a handed-over contact does nothing"
+    r.check()
+
+
+def test_hand_over_of_a_waiting_contact_is_a_detach() -> None:
+    r = make_router([queue("q")], [agent("a1")])
+    r.arrive(contact("c1", "q"), 1.0)
+    c, events = r.hand_over("c1", 2.0)
+    assert c.id == "c1" and events == [] and not r.waiting("q")
+    r.check()
+
+
 def test_a_contact_transferred_back_to_an_agent_still_wrapping_it() -> None:
     r = make_router([queue("chat", channel=C)], [agent("a1", capacity={C: 2}), agent("a2", capacity={C: 2})])
     r.login("a1", 0.0, ready=True)

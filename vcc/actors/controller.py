@@ -544,6 +544,8 @@ class SiteController:
         elif (state in (ContactState.WRAP_UP.value, ContactState.COMPLETED.value) and placed.connected_at
               and queue and prev == ContactState.CONNECTED.value):
             self.ewt.record_handle(queue, ts, ts - placed.connected_at)
+        if placed.durable and state == ContactState.WRAP_UP.value and prev != state:
+            self.durable.wrapping_up(placed)
         if state in TERMINAL:
             self.contacts.pop(cid, None)
             self.finished[cid] = ts

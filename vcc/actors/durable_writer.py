@@ -1,8 +1,9 @@
 """The site controller's writes of durable contacts to etcd, batched.
 
 A durable contact (chat, e-mail, SMS, callback) is written to etcd when it arrives, when it is
-queued (queue and priority as the IVR set them, so an adopter queues it the same way) and when it
-ends. One etcd transaction costs the controller's event loop far more than the contact's routing,
+queued (queue and priority as the IVR set them, so an adopter queues it the same way), when its
+agent is done with the customer (wrap-up: an adopter completes it rather than serve it again) and
+when it ends. One etcd transaction costs the controller's event loop far more than the contact's routing,
 so writes that arrive while a transaction is in flight wait and go together in the next one, like
 the commands to an ACD shard. Each contact carries the ``mod_revision`` of its last write
 (``PlacedContact.stored``), so a write is a compare-and-swap on a known revision, without reading
@@ -29,6 +30,7 @@ from vcc.core.model import ContactState
 from vcc.errors import CoordError, FencedError
 
 log = logging.getLogger(__name__)
+_ENDED = frozenset({ContactState.COMPLETED.value, ContactState.ABANDONED.value, ContactState.FAILED.value})
 
 
 @dataclass(slots=True, eq=False)
@@ -50,6 +52,7 @@ class DurableWriter:
         self._creates: list[tuple[PlacedContact, DurableContact]] = []
         self._updates: list[PlacedContact] = []
         self._ends: list[_End] = []
+        self.creating: set[str] = set()  # durable contacts not yet known to be in etcd
         self._wake = asyncio.Event()
         self.transactions = 0
 
@@ -58,11 +61,19 @@ class DurableWriter:
         """Write a contact that became durable here (a booked callback) to etcd, before any later
         write of it; retried until etcd takes it."""
         self._creates.append((placed, contact))
+        self.creating.add(contact.contact_id)
         self._wake.set()
 
     def queued(self, placed: PlacedContact) -> None:
         """Record the contact's queue, priority and QUEUED state (best effort: the contact is
         already safe in etcd; a lost update only means an adopter re-queues it as it arrived)."""
+        self._updates.append(placed)
+        self._wake.set()
+
+    def wrapping_up(self, placed: PlacedContact) -> None:
+        """Record that the agent finished with the customer (WRAP_UP): if this site dies before the
+        wrap-up ends, the adopter completes the contact instead of serving the customer again (an
+        e-mail answered twice). Best effort like :meth:`queued`."""
         self._updates.append(placed)
         self._wake.set()
 
@@ -113,8 +124,15 @@ class DurableWriter:
         created = await self.store.create_many([contact for _, contact in creates], token)
         for (placed, _), (stored, new) in zip(creates, created, strict=True):
             placed.stored = stored if new else None  # known already (a retry that etcd did take): re-read
+            self.creating.discard(placed.record.id)
 
     async def _write_updates(self, updates: list[PlacedContact]) -> None:
+        """Write each contact's state as it is now, once (a contact re-queued after an offer, or
+        queued then wrapped up, may be listed twice; one transaction cannot put a key twice). A
+        contact that ended meanwhile is left to its end."""
+        updates = [p for p in {id(p): p for p in updates}.values() if p.state not in _ENDED]
+        if not updates:
+            return
         try:
             token = self._token()
             known = [p for p in updates if p.stored is not None and not p.stored.contact.terminal]
@@ -167,5 +185,6 @@ class DurableWriter:
     @staticmethod
     def _queued(placed: PlacedContact, stored: StoredContact) -> DurableContact:
         rec = placed.record
-        return DurableContact(**{**_fields(stored.contact), "queue": rec.queue or "", "state": ContactState.QUEUED,
+        state = ContactState.WRAP_UP if placed.state == ContactState.WRAP_UP.value else ContactState.QUEUED
+        return DurableContact(**{**_fields(stored.contact), "queue": rec.queue or "", "state": state,
                                  "priority": rec.priority})  # fmt: skip

@@ -66,7 +66,8 @@ class AcdShard:
         ``("fail", contact_id, reason)``; the IVR's ``("start_ivr", id)``, ``("enqueue", id, queue,
         priority_delta, skills, data)``, ``("callback", id, queue, data)``, ``("ivr_hangup", id,
         reason)``; moves between shards and sites: ``("detach", id)``, ``("detach_head", queue, n)``
-        (the n longest-waiting) and ``("attach", record, reason[, agent_id])``."""
+        (the n longest-waiting), ``("attach", record, reason[, agent_id])`` and ``("hand_over", id)``
+        (wherever it is, even with an agent: another site owns it now)."""
         self.steps += 1
         out = ShardOutput()
         events: list[Event] = []
@@ -154,6 +155,8 @@ class AcdShard:
             case ("detach", contact_id):
                 self._result_record = ContactRecord.of(r.detach(contact_id))
                 return []
+            case ("hand_over", contact_id):
+                return r.hand_over(contact_id, now)[1]
             case ("detach_head", queue_id, count):
                 waiting = sorted(r.waiting(queue_id), key=lambda c: (c.enqueued_at or now, c.id))
                 self._result_records = [ContactRecord.of(r.detach(c.id)) for c in waiting[: int(count)]]

@@ -18,7 +18,7 @@ from vcc.coord.session import SessionToken
 from vcc.coord.store import DurableContact
 from vcc.core.events import SCHEMA_VERSION
 from vcc.core.model import AgentState, Channel, ContactState
-from vcc.errors import CoordError
+from vcc.errors import CoordError, FencedError
 
 if TYPE_CHECKING:
     from vcc.actors.controller import SiteController
@@ -38,6 +38,7 @@ async def on_fenced(c: SiteController, reason: str) -> None:
 
 async def on_rejoined(c: SiteController, token: SessionToken) -> None:
     c.emit_site_event("rejoined", {"lease_id": token.lease_id})
+    await hand_over_contacts_owned_elsewhere(c)
     for agent_id, agent in list(c.agents.items()):
         try:
             claim = await c.ownership.claim(agent_id, token)
@@ -50,6 +51,51 @@ async def on_rejoined(c: SiteController, token: SessionToken) -> None:
             c.agents.pop(agent_id, None)
         elif agent.ready_before_fence:
             c._send(agent.shard, ("ready", agent_id))
+
+
+async def hand_over_contacts_owned_elsewhere(c: SiteController) -> None:
+    """A site that rejoins after its lease expired finds that a survivor may have adopted its
+    durable contacts meanwhile (and served some). etcd says who owns each one: those this site no
+    longer owns leave its queues and its agents' hands, with a ``moved_to_site`` marker each and a
+    ``rescinded`` to the agent who held one, so that each contact is served once, by its owner.
+    (Adoption stops once this site's session is back, so the answer cannot change afterwards.)"""
+    for attempt in range(5):
+        held = [cid for cid, p in c.contacts.items() if p.durable and p.state not in TERMINAL]
+        if not held:
+            return
+        try:
+            stored = await c.store.get_many(held)
+            break
+        except CoordError as e:
+            log.warning("checking the owners of %d durable contacts failed (%s)", len(held), e)
+            await asyncio.sleep(0.2 * (attempt + 1))
+    else:
+        return
+    now = c.clock()
+    moved = 0
+    for cid in held:
+        placed = c.contacts.get(cid)
+        if placed is None or placed.state in TERMINAL or cid in c.durable.creating:
+            continue
+        current = stored.get(cid)
+        if current is not None and current.contact.owner_site == c.site:
+            continue
+        owner = current.contact.owner_site if current is not None else None
+        if placed.shard is not None:
+            result = await c._call(placed.shard, ("hand_over", cid))
+            if not result.ok:
+                log.warning("handing over %s to %s failed: %s", cid, owner, result.error)
+                continue
+        c.contacts.pop(cid, None)
+        if placed.agent_id in c.agents:
+            c.agents[placed.agent_id].stream.push(placed.agent_id, "rescinded",
+                                                  {"contact_id": cid, "reason": f"moved_to_site:{owner}"})
+        c._emit_marker(placed.record, now, "moved_to_site", {
+            "site": owner, "state_here": placed.state, "agent_id": placed.agent_id,
+            "ended": current is None or current.contact.terminal})  # fmt: skip
+        moved += 1
+    if moved:
+        c.emit_site_event("handed_over", {"contacts": moved})
 
 
 async def watch_sites(c: SiteController) -> None:
@@ -79,8 +125,9 @@ async def site_down(c: SiteController, event: SiteEvent) -> None:
     mine = [s.contact for s in await c.store.list_by_owner(c.site) if s.contact.contact_id in taken]
     now = c.clock()
     adopted = 0
+    wrapped = [x for x in mine if x.state == ContactState.WRAP_UP and x.contact_id not in c.contacts]
     for contact in mine:
-        if contact.contact_id in c.contacts or contact.terminal:
+        if contact.contact_id in c.contacts or contact.terminal or contact.state == ContactState.WRAP_UP:
             continue
         rec = ContactRecord(
             contact.contact_id, contact.tenant, contact.channel, contact.ts,
@@ -96,9 +143,35 @@ async def site_down(c: SiteController, event: SiteEvent) -> None:
     c.adopted_sites.append(event.site)
     adopted_ts = c.clock()
     failed_calls = await fail_live_calls_of(c, event.site, adopted_ts)
+    completed = await complete_wrapped(c, wrapped, token, f"wrap_up_lost_with:{event.site}")
     c.emit_site_event("adopted", {"dead_site": event.site, "contacts": adopted,
-                                     "failed_live_calls": failed_calls, "detected_ts": detected,
-                                     "adopted_ts": adopted_ts})
+                                     "failed_live_calls": failed_calls, "completed_in_wrap_up": completed,
+                                     "detected_ts": detected, "adopted_ts": adopted_ts})
+
+
+async def complete_wrapped(c: SiteController, wrapped: list[DurableContact], token: SessionToken,
+                           reason: str) -> int:
+    """Contacts whose agent had finished with the customer (wrap-up) when the site holding them was
+    lost: the customer was served, so they are completed here (in etcd, then in the log) rather
+    than queued to be served again. Only the wrap-up notes are lost."""
+    done = 0
+    now = c.clock()
+    for contact in wrapped:
+        try:
+            if not await c.store.complete(contact.contact_id, token):
+                continue
+        except CoordError as e:  # left in etcd as it is: a later adopter or restart finishes it
+            log.warning("completing %s after its wrap-up was lost failed: %s", contact.contact_id, e)
+            continue
+        c._events.append({
+            "kind": "contact", "ts": now, "contact_id": contact.contact_id, "tenant": contact.tenant,
+            "channel": contact.channel.value, "state": ContactState.COMPLETED.value,
+            "prev_state": ContactState.WRAP_UP.value, "queue": contact.queue, "agent_id": None, "reason": reason,
+            "data": {"completed_by": c.site}, "schema_version": SCHEMA_VERSION, "site": c.site,
+        })  # fmt: skip
+        done += 1
+    c._events_wake.set()
+    return done
 
 
 def first_queue_of(c: SiteController, tenant: str, channel: Channel) -> str | None:
@@ -147,7 +220,13 @@ async def recover_own_contacts(c: SiteController) -> None:
     reset first so nothing is held twice."""
     stored = [s.contact for s in await c.store.list_by_owner(c.site, include_terminal=True)]
     await repair_log(c, [c for c in stored if c.terminal])
-    owned = [c for c in stored if not c.terminal]
+    owned = [x for x in stored if not x.terminal and x.state != ContactState.WRAP_UP]
+    wrapped = [x for x in stored if x.state == ContactState.WRAP_UP]
+    if wrapped:
+        try:
+            await complete_wrapped(c, wrapped, c.session.token, "wrap_up_lost_with_controller")
+        except FencedError:  # cannot write now: serve them again rather than leave them behind
+            owned += wrapped
     if not owned:
         return
     for shard in c.shards:

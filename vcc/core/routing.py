@@ -417,6 +417,31 @@ class Router(Dispatcher):
         self._end_contact(c, FAILED, now, reason)
         return self._out
 
+    def hand_over(self, contact_id: str, now: float) -> tuple[Contact, list[Event]]:
+        """The contact leaves this router from wherever it is, without an end: another site owns it
+        now (it adopted the contact while this site was cut off). Unlike ``detach`` it may be with
+        an agent: an offer is withdrawn, a connected contact dropped, a wrap-up ended, and the agent
+        gets new work. Only the agent's events come out: the contact's history goes on at its owner."""
+        c = self.contact(contact_id)
+        state = c.state
+        if state not in (OFFERED, CONNECTED, WRAP_UP) or c.agent_id is None:
+            return self.detach(contact_id), []
+        now = self._clock(now)
+        out = self._out = []
+        agent = self.agents[c.agent_id]
+        if state is OFFERED:
+            c._offer = None
+            self._unindex(agent)
+            out.append(agent.withdraw(c.id, now))
+        elif state is CONNECTED:
+            out.append(agent.drop(c.id, now))
+        elif c.id in agent.wrapping:  # its wrap-up timer finds it gone and does nothing
+            out.append(agent.end_wrap_up(c.id, now))
+        c.target_agent = None
+        del self.contacts[c.id]
+        self._serve(agent, now)
+        return c, out
+
     def request_callback(self, contact_id: str, now: float) -> list[Event]:
         """The customer asked to be called back: the contact leaves its queue (or the IVR) and waits,
         durable, until ``enqueue`` puts it back when the callback is due."""

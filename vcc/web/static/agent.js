@@ -98,7 +98,12 @@ function onMessage(m) {
   else if (m.type === "hello") onHello(m);
   else if (m.type === "state") { setState(m.state, m.reason_code); log(`state ${m.state}`); }
   else if (m.type === "offer") onOffer(m);
-  else if (m.type === "rescinded") { log(`offer ${m.contact_id} withdrawn (${m.reason})`); if (current && current.contact_id === m.contact_id) { current = null; show("offer-box", false); } }
+  else if (m.type === "rescinded") {
+    log(`${m.contact_id} withdrawn (${m.reason})`);  // an offer taken back, or a contact another site owns now
+    if (current && current.contact_id === m.contact_id) { current = null; show("offer-box", false); }
+    if (vcc.chats[m.contact_id]) vcc.chats[m.contact_id].left = true;
+    if (vcc.call && vcc.call.id === m.contact_id) $("call-status").textContent = `moved (${m.reason})`;
+  }
   else if (m.type === "notice") onNotice(m);
   else if (m.type === "media") { if (vcc.call && m.contact_id === vcc.call.id) $("call-status").textContent = m.event.kind; }
   else if (m.type === "session_ended") log(`site ${m.site} ended the session`);
