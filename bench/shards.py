@@ -38,7 +38,10 @@ were, so a run that does not grow says why. Ray starts its workers at niceness 1
 renices itself to the same niceness (``--ray-niceness`` sets both), so driver, baseline and shards
 lose alike to other work.
 
-    .venv/bin/python bench/shards.py [--shards 1,2,4] [--duration 10] [--json] [--no-baseline]
+    .venv/bin/python bench/shards.py [--shards 1,2,4] [--duration 10] [--json] [--no-baseline] [--profile]
+
+``--profile`` samples the driver and each shard with py-spy during the window (it costs throughput:
+read a profiled run as a profile, not as a rate).
 
 Target: 2 shards carry >= 1.2x the contacts/s of 1 shard (the shard layer scales out).
 """
@@ -54,6 +57,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -341,6 +345,7 @@ async def drive(ports: list[ActorPort], center: CenterSpec, args: argparse.Names
     """Log the agents in, fill the shards, measure a window, drain, check; ``pids`` are the shard
     processes (this one for the in-process baseline), ``ray_pids`` Ray's own processes."""
     d = Driver(ports, center, args.inflight)
+    profilers: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     loops = [asyncio.ensure_future(d.shard_loop(i)) for i in range(len(ports))]
     try:
         await d.login()
@@ -352,6 +357,7 @@ async def drive(ports: list[ActorPort], center: CenterSpec, args: argparse.Names
         d.latencies_s.clear()
         d.measuring = True
         a, cpu_a, ray_a = d.counters(), cpu_of(set(pids)), cpu_of(ray_pids)
+        profilers = start_profilers({os.getpid(), *pids}, args.duration) if args.profile else []
         await asyncio.sleep(args.duration)
         b, cpu_b, ray_b = d.counters(), cpu_of(set(pids)), cpu_of(ray_pids)
         d.measuring = False
@@ -362,6 +368,7 @@ async def drive(ports: list[ActorPort], center: CenterSpec, args: argparse.Names
         for w in d.wake:
             w.set()
         done = await asyncio.gather(*loops, return_exceptions=True)
+    profiles = {name: finish_profiler(proc, path) for name, proc, path in profilers}
     failed = [r for r in done if isinstance(r, BaseException)]
     if failed:
         raise failed[0]
@@ -389,7 +396,43 @@ async def drive(ports: list[ActorPort], center: CenterSpec, args: argparse.Names
         "machine_busy_cores": round((b["machine_busy_s"] - a["machine_busy_s"]) / wall, 3),
         "shard_niceness": sorted({x for p in pids if (x := proc_nice(p)) is not None}),
         "invariants": d.invariants([int(h["contacts"]) for h in health]),
+        "profiles": profiles,
     }
+
+
+def start_profilers(pids: set[int], duration_s: float) -> list[tuple[str, subprocess.Popen[bytes], Path]]:
+    """py-spy on each process for the window (``.venv/bin/pip install py-spy``); GIL-holding samples."""
+    exe = Path(sys.executable).parent / "py-spy"
+    if not exe.exists():
+        say("--profile: py-spy is not installed (.venv/bin/pip install py-spy); not profiling")
+        return []
+    out = []
+    for pid in sorted(pids):
+        name = "driver" if pid == os.getpid() else f"shard:{pid}"
+        path = Path(tempfile.mkstemp(prefix=f"shards-{pid}-", suffix=".txt")[1])
+        cmd = [str(exe), "record", "--pid", str(pid), "--duration", str(max(1, int(duration_s))), "--rate", "100",
+               "--format", "raw", "--output", str(path), "--nonblocking", "--gil"]
+        out.append((name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
+    return out
+
+
+def finish_profiler(proc: subprocess.Popen[bytes], path: Path, top: int = 8) -> list[tuple[str, float]]:
+    """The functions where most samples end (self time), as % of the samples."""
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    own: Counter[str] = Counter()
+    with contextlib.suppress(OSError):
+        for raw in path.read_text().splitlines():
+            stack, _, count = raw.rpartition(" ")
+            if stack and count.isdigit():
+                func, _, where = stack.split(";")[-1].partition(" (")
+                own[f"{func} ({where.rstrip(')').split('site-packages/')[-1].split('/work/main/')[-1]})"] += int(count)
+    path.unlink(missing_ok=True)
+    total = sum(own.values())
+    return [(k, round(100 * n / total, 1)) for k, n in own.most_common(top)] if total else []
 
 
 def _pct(ordered: list[float], q: float) -> float:
@@ -528,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="niceness of the shard actors (RAY_worker_niceness; Ray's default 15) and of this driver")
     ap.add_argument("--port-base", type=int, default=31000, help="the Ray head's ports (a block in use is skipped)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the in-process baseline")
+    ap.add_argument("--profile", action="store_true", help="sample the driver and shards with py-spy (costs speed)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     shard_counts = [int(s) for s in str(args.shards).split(",") if s.strip()]
@@ -593,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = f"   ray/in-process = {r['ray_over_inprocess']}" if baseline else ""
         print(f"shards {r['shards']}  ray actors  {line(r)}{extra}")
         print(f"          bound by: {r['bound_by']}")
+        for name, top in r["profiles"].items():
+            print(f"          profile {name} (self %): {top}")
     if baseline:
         print(f"shards 1  in-process  {line(baseline)}")
         print(f"          bound by: {baseline['bound_by']}")
