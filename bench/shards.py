@@ -31,12 +31,17 @@ an offer was open, no command refused, and no shard holds a live contact at the 
 Baseline in the same run: the same driver against the same ``AcdShard`` class in this process (no
 Ray, ``LocalPort``), 1 shard. Ray / in-process shows what the actor boundary costs.
 
-On a 2-core machine the driver (one event loop) and the shard processes share two cores: growth is
-possible from 1 to 2 shards (one shard per core, if the driver is light enough), not beyond 2, and
-other work on the machine takes cores away; the bench prints how busy each part and the machine
-were, so a run that does not grow says why. Ray starts its workers at niceness 15; this process
-renices itself to the same niceness (``--ray-niceness`` sets both), so driver, baseline and shards
-lose alike to other work.
+Why 1 shard cannot fill a core: with one step in flight per shard, a shard's loop is serial (its
+step, then the driver unpickles the output and answers it, then the next step), so one shard carries
+at most 1000 / (shard + driver + Ray ms of CPU per contact) contacts/s however many cores there are;
+with 2 shards two such loops overlap. On a 2-core machine the driver (one event loop) and the shard
+processes share the two cores: growth is possible from 1 to 2 shards, not beyond 2 (4 shards only
+get a larger share of a machine that other work also uses). Each line says what ran out: time
+spent waiting for a CPU (``/proc/<pid>/task/*/schedstat``), the cores other work took, a part at a
+full core, or the serial loop; and an estimate of what the run's CPU per contact would allow on an
+idle machine. Ray starts its workers at niceness 15; this process renices itself to the same
+niceness (``--ray-niceness`` sets both; ``bench/run`` uses 0, which other work disturbs less), so
+driver, baseline and shards lose alike to other work.
 
     .venv/bin/python bench/shards.py [--shards 1,2,4] [--duration 10] [--json] [--no-baseline] [--profile]
 
