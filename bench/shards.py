@@ -28,6 +28,9 @@ let finish, and the invariants are checked from the step events: every contact c
 once, no agent ever held more contacts than its capacity, no contact offered to a second agent while
 an offer was open, no command refused, and no shard holds a live contact at the end.
 
+``--steps-in-flight 2`` is an experiment the controller does not do: two steps queued at each shard
+actor (Ray runs one caller's calls to an actor in order), their outputs handled in the order sent.
+
 Baseline in the same run: the same driver against the same ``AcdShard`` class in this process (no
 Ray, ``LocalPort``), 1 shard. Ray / in-process shows what the actor boundary costs.
 
@@ -176,8 +179,9 @@ class Driver:
     """The controller's shard loops without the controller: places contacts, answers offers and
     completes connected contacts from each step's events, and checks the invariants as it goes."""
 
-    def __init__(self, ports: list[ActorPort], center: CenterSpec, inflight: int) -> None:
+    def __init__(self, ports: list[ActorPort], center: CenterSpec, inflight: int, steps_in_flight: int = 1) -> None:
         self.ports = ports
+        self.steps_in_flight = steps_in_flight
         n = len(ports)
         self.inflight = inflight
         self.inbox: list[list[tuple[int, tuple[Any, ...]]]] = [[] for _ in range(n)]
@@ -247,6 +251,9 @@ class Driver:
 
     async def shard_loop(self, i: int) -> None:
         """``SiteController._shard_loop``: one batched step in flight; what comes meanwhile waits."""
+        if self.steps_in_flight > 1:
+            await self.pipelined_loop(i, self.steps_in_flight)
+            return
         port = self.ports[i]
         last_load = 0.0
         wake = self.wake[i]
@@ -265,6 +272,43 @@ class Driver:
             self.steps[i] += 1
             self.commands[i] += len(batch)
             self.absorb(i, out, now)
+
+    async def pipelined_loop(self, i: int, depth: int) -> None:
+        """An experiment, not what the controller does: up to ``depth`` steps in flight to one shard
+        (Ray runs one caller's calls to an actor in order), outputs handled in the order sent."""
+        port = self.ports[i]
+        wake = self.wake[i]
+        slots = asyncio.Semaphore(depth)
+        sent: asyncio.Queue[tuple[asyncio.Future[ShardOutput], int, float] | None] = asyncio.Queue()
+
+        async def receive() -> None:
+            while (item := await sent.get()) is not None:
+                fut, commands, now = item
+                out = await fut
+                self.steps[i] += 1
+                self.commands[i] += commands
+                self.absorb(i, out, now)
+                slots.release()
+
+        receiver = asyncio.ensure_future(receive())
+        last_load = 0.0
+        try:
+            while not self.stopped:
+                await slots.acquire()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), TICK_S)
+                if wake.is_set() and len(self.inbox[i]) < BATCH_FULL:
+                    await asyncio.sleep(BATCH_WINDOW_S)
+                wake.clear()
+                batch, self.inbox[i] = self.inbox[i], []
+                now = time.time()
+                want_load = now - last_load >= LOAD_EVERY_S
+                if want_load:
+                    last_load = now
+                sent.put_nowait((asyncio.ensure_future(port.call("step", batch, now, want_load)), len(batch), now))
+        finally:
+            sent.put_nowait(None)
+            await receiver
 
     def absorb(self, i: int, out: ShardOutput, now: float) -> None:
         for result in out.results:
@@ -361,10 +405,10 @@ class Driver:
 
 
 async def drive(ports: list[ActorPort], center: CenterSpec, args: argparse.Namespace,
-                pids: list[int], ray_pids: set[int]) -> dict[str, Any]:
+                pids: list[int], ray_pids: set[int], steps_in_flight: int = 1) -> dict[str, Any]:
     """Log the agents in, fill the shards, measure a window, drain, check; ``pids`` are the shard
     processes (this one for the in-process baseline), ``ray_pids`` Ray's own processes."""
-    d = Driver(ports, center, args.inflight)
+    d = Driver(ports, center, args.inflight, steps_in_flight)
     profilers: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     loops = [asyncio.ensure_future(d.shard_loop(i)) for i in range(len(ports))]
     try:
@@ -423,6 +467,7 @@ async def drive(ports: list[ActorPort], center: CenterSpec, args: argparse.Names
         "cpu_ms_per_contact": {"shards": round(sum(shard_cores) * wall * 1000 / n, 4) if n else None,
                                "driver": round(driver_cores * wall * 1000 / n, 4) if n else None,
                                "ray_runtime": round(ray_cores * wall * 1000 / n, 4) if n else None},
+        "steps_in_flight": d.steps_in_flight,
         "shard_niceness": sorted({x for p in pids if (x := proc_nice(p)) is not None}),
         "invariants": d.invariants([int(h["contacts"]) for h in health]),
         "profiles": profiles,
@@ -567,7 +612,7 @@ def run_ray(shards: int, center: CenterSpec, head: RayHead, args: argparse.Names
     try:
         pids = [int(h["pid"]) for h in ray.get([x.health.remote() for x in handles], timeout=120)]
         ports: list[ActorPort] = [RayPort(actor_name(site, "shard", i), h) for i, h in enumerate(handles)]
-        out = asyncio.run(drive(ports, center, args, pids, head.runtime_pids(set(pids))))
+        out = asyncio.run(drive(ports, center, args, pids, head.runtime_pids(set(pids)), args.steps_in_flight))
     finally:
         for h in handles:
             with contextlib.suppress(Exception):
@@ -627,6 +672,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="niceness of the shard actors (RAY_worker_niceness; Ray's default 15) and of this driver")
     ap.add_argument("--port-base", type=int, default=31000, help="the Ray head's ports (a block in use is skipped)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the in-process baseline")
+    ap.add_argument("--steps-in-flight", type=int, default=1,
+                    help="experiment: steps in flight per shard actor (the controller keeps 1)")
     ap.add_argument("--profile", action="store_true", help="sample the driver and shards with py-spy (costs speed)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
@@ -696,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report))
         return 0 if invariants_ok else 1
     print(f"shard bench: {args.agents} agents x {args.capacity} chats over {args.queues} queues, "
+          f"{args.steps_in_flight} step(s) in flight per shard actor, "
           f"{args.inflight} contacts in flight, {args.duration:.0f} s measured after {args.warmup:.0f} s, "
           f"niceness {niceness}, {os.cpu_count()} CPUs")
     for r in runs:
