@@ -532,9 +532,13 @@ def bound_by(r: dict[str, Any], in_process: bool = False) -> str:
     if not in_process and not hot:
         ms = r["cpu_ms_per_contact"]
         total = (ms["shards"] or 0.0) + (ms["driver"] or 0.0) + (ms["ray_runtime"] or 0.0)
-        notes.append(f"one step in flight per shard: a shard idles while the driver handles its last output "
-                     f"({total:.3f} ms of CPU per contact in series: <= {1000 / total:,.0f}/s per shard)"
-                     if total else "no contacts")
+        if not total:
+            notes.append("no contacts")
+        elif r["steps_in_flight"] == 1:
+            notes.append(f"one step in flight per shard: a shard idles while the driver handles its last output "
+                         f"({total:.3f} ms of CPU per contact in series: <= {1000 / total:,.0f}/s per shard)")
+        else:
+            notes.append(f"{r['steps_in_flight']} steps in flight per shard: no shard at a full core")
     return "; ".join(notes)
 
 
@@ -547,7 +551,8 @@ def ceiling_per_s(r: dict[str, Any], cpus: int) -> float | None:
     if not ms.get("shards") or not ms.get("driver"):
         return None
     total = ms["shards"] + ms["driver"] + (ms["ray_runtime"] or 0.0)
-    return round(min(min(r["shards"], cpus) * 1000 / total, 1000 / ms["driver"]))
+    per_shard_ms = total if r["steps_in_flight"] == 1 else ms["shards"]  # several in flight: loops overlap
+    return round(min(r["shards"] * 1000 / per_shard_ms, cpus * 1000 / total, 1000 / ms["driver"]))
 
 
 # ====================================================================== Ray: a head, shard actors
