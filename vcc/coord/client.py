@@ -168,53 +168,19 @@ def _error(exc: BaseException, what: str) -> CoordError:
 _FAILURES = (aetcd.ClientError, rpc.AioRpcError, TimeoutError)
 
 
-def _member_unavailable(exc: BaseException) -> bool:
-    """The member could not serve the request (down, unreachable, or without a leader), as another
-    member may: not an answer, a timeout or a refused request."""
-    if isinstance(exc, aetcd.ConnectionFailedError | aetcd.ConnectionTimeoutError):
-        return True
-    return isinstance(exc, rpc.AioRpcError) and exc.code() == rpc.StatusCode.UNAVAILABLE
-
-
 class EtcdClient:
-    """A connection to one etcd member at a time: the site's own (``host``, ``port``), then, once it
-    cannot serve (down, or cut off from its leader), the next of ``fallbacks`` in turn. A site whose
-    member alone dies keeps its session through another member instead of being taken for dead.
-    The request that failed is not retried here (callers retry: every write vcc sends is guarded);
-    watches on the old member end and their callers watch again. Use as ``async with
-    EtcdClient(...)``.
+    """A connection to ONE etcd member (the site's own). Use as ``async with EtcdClient(...)``.
 
     ``timeout_s`` bounds every unary request; keepalive and grant take their own timeout so the
     session can bound them by its fencing deadline.
     """
 
-    def __init__(
-        self, host: str, port: int, *, timeout_s: float = 2.0, fallbacks: Sequence[tuple[str, int]] = ()
-    ) -> None:
-        self.endpoints = [(host, port), *((h, p) for h, p in fallbacks if (h, p) != (host, port))]
+    def __init__(self, host: str, port: int, *, timeout_s: float = 2.0) -> None:
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
-        self.failovers = 0
-        self._at = 0
-        self._c: Any = self._client(host, port)
+        self._c: Any = aetcd.Client(host, port, timeout=timeout_s, options=dict(_CHANNEL_OPTIONS))
         self._lock = asyncio.Lock()
-
-    def _client(self, host: str, port: int) -> Any:
-        return aetcd.Client(host, port, timeout=self.timeout_s, options=dict(_CHANNEL_OPTIONS))
-
-    async def _failed(self, used: Any, exc: BaseException) -> None:
-        """``used`` (the aetcd client a request went through) failed with ``exc``: if its member
-        could not serve and there is another, move to the next member (once per failed client, however
-        many requests were in flight on it)."""
-        if len(self.endpoints) < 2 or used is not self._c or not _member_unavailable(exc):
-            return
-        self._at = (self._at + 1) % len(self.endpoints)
-        self.host, self.port = self.endpoints[self._at]
-        self._c = self._client(self.host, self.port)
-        self.failovers += 1
-        with contextlib.suppress(*_FAILURES, RuntimeError):
-            await used.close()
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -227,14 +193,12 @@ class EtcdClient:
         if self._c.channel is not None:
             return
         async with self._lock:
-            c = self._c
-            if c.channel is None:
+            if self._c.channel is None:
                 # aetcd resets metadata on close; set it before every connect so watches get it too.
-                c.metadata = _REQUIRE_LEADER
+                self._c.metadata = _REQUIRE_LEADER
             try:
-                await c.connect()
+                await self._c.connect()
             except _FAILURES as e:
-                await self._failed(c, e)
                 raise _error(e, "connect") from e
 
     async def close(self) -> None:
@@ -243,12 +207,12 @@ class EtcdClient:
 
     async def _unary(self, stub: str, method: str, request: Any, timeout_s: float | None = None) -> Any:
         await self.connect()
-        c = self._c
-        call = getattr(getattr(c, stub), method)
+        call = getattr(getattr(self._c, stub), method)
         try:
-            return await call(request, timeout=self.timeout_s if timeout_s is None else timeout_s, metadata=c.metadata)
+            return await call(
+                request, timeout=self.timeout_s if timeout_s is None else timeout_s, metadata=self._c.metadata
+            )
         except _FAILURES as e:
-            await self._failed(c, e)
             raise _error(e, method) from e
 
     async def get(self, key: str) -> KeyValue | None:
@@ -312,16 +276,14 @@ class EtcdClient:
     async def keepalive_once(self, lease_id: int, *, timeout_s: float | None = None) -> int:
         """Refresh a lease once; returns its new TTL in seconds, 0 if the lease no longer exists."""
         await self.connect()
-        c = self._c
-        call = c.leasestub.LeaseKeepAlive(
+        call = self._c.leasestub.LeaseKeepAlive(
             iter([rpc.LeaseKeepAliveRequest(ID=lease_id)]),
             timeout=self.timeout_s if timeout_s is None else timeout_s,
-            metadata=c.metadata,
+            metadata=self._c.metadata,
         )
         try:
             reply = await call.read()
         except _FAILURES as e:
-            await self._failed(c, e)
             raise _error(e, "LeaseKeepAlive") from e
         finally:
             call.cancel()
@@ -357,20 +319,17 @@ class EtcdClient:
         gone). Use with ``contextlib.aclosing`` so the server-side watch is cancelled when the
         caller stops early."""
         await self.connect()
-        c = self._c
         try:
-            watch = await c.watch(
+            watch = await self._c.watch(
                 key.encode(), range_end=prefix_end(key) if prefix else None, start_revision=start_revision
             )
         except _FAILURES as e:
-            await self._failed(c, e)
             raise _error(e, "Watch") from e
         try:
             async for ev in watch:
                 kind = EventKind.PUT if ev.kind == "PUT" else EventKind.DELETE
                 yield WatchEvent(kind, _kv(ev.kv))
         except _FAILURES as e:
-            await self._failed(c, e)
             raise _error(e, "Watch") from e
         finally:
             with contextlib.suppress(*_FAILURES, RuntimeError):
