@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class InProcessSite:
     def __init__(self, config_path: Path, site: str, cluster: str, etcd: tuple[str, int], run_dir: Path,
                  *, shards: int = 1, peers: dict[str, str] | None = None, grpc_port: int | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, etcd_fallbacks: list[tuple[str, int]] | None = None) -> None:
         self.config_path = config_path
         self.etcd = etcd
         self.config = load_config(config_path)
@@ -42,6 +42,7 @@ class InProcessSite:
             shards=shards, lease_ttl_s=self.config.runtime.lease_ttl_s,
             lease_margin_s=self.config.runtime.lease_margin_s,
             peer_probe=self.config.runtime.peer_probe,
+            etcd_fallbacks=[f"{h}:{p}" for h, p in etcd_fallbacks or []],
         )  # fmt: skip
         self.sink = EventSink(site, str(run_dir / "events"))
         self.shard_objects = [AcdShard(site, i, shards, self.center) for i in range(shards)]

@@ -1,7 +1,8 @@
 """Site sessions on a real 3-member etcd cluster: keepalive, fencing when the site's own member dies
 or loses quorum, rejoining, and agent ownership following the lease.
 
-Each site talks to its own member only (site "a" → member "a"). Figures marked MEASURE are printed
+Each site talks to its own member (site "a" → member "a"); only where a test says so does it have
+the other members as fallbacks. Figures marked MEASURE are printed
 (run with ``-s`` to see them).
 """
 
@@ -115,6 +116,35 @@ def test_sigkill_of_own_member_fences_then_rejoins_on_a_new_lease(
             kv = await ca.get(coord_keys.site_session("a"))
             assert kv is not None and kv.lease == second.lease_id
             print(f"MEASURE member restart (healthy) -> session live on a new lease {rejoined_after:.3f} s")
+            await survivor.stop()
+            await session.close()
+
+    asyncio.run(body())
+
+
+def test_a_site_with_fallback_members_outlives_its_own_member(etcd: EtcdCluster, coord_keys: CoordKeys) -> None:
+    """With the other members as fallbacks (what `vcc up` gives a site), SIGKILL of the site's own
+    member moves its client to another member: the session keeps its lease and epoch, and no other
+    site ever sees it end (nothing is adopted, no live call dropped)."""
+    async def body() -> None:
+        own = etcd.endpoint("a")
+        async with EtcdClient(*own, fallbacks=[etcd.endpoint("b"), etcd.endpoint("c")]) as ca, \
+                client(etcd, "b") as cb:
+            session = SiteSession(ca, coord_keys, "a")
+            first = await session.start()
+            survivor = SessionWatch(cb, coord_keys)
+            await survivor.wait_for("a", True, 5.0)
+            await asyncio.to_thread(etcd.kill, "a")
+            await asyncio.sleep(3 * TTL_S)  # well past the lease's TTL
+            ended = [ev for _, ev in survivor.events if ev.site == "a" and not ev.up]
+            assert not ended, f"the site's session ended with its member: {ended}"
+            token = await asyncio.wait_for(session.wait_live(), 5.0)
+            assert (token.lease_id, token.epoch) == (first.lease_id, first.epoch)
+            assert ca.failovers >= 1 and (ca.host, ca.port) != own
+            kv = await cb.get(coord_keys.site_session("a"))
+            assert kv is not None and kv.lease == first.lease_id
+            print(f"\nMEASURE own member SIGKILL with fallbacks: client moved {ca.failovers} time(s), to "
+                  f"{ca.host}:{ca.port}; session fenced {session.stats.fences} time(s), same lease kept")
             await survivor.stop()
             await session.close()
 

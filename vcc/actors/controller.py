@@ -92,7 +92,8 @@ class SiteController:
         self.peer_offer = peer_offer  # async (site, records) -> list[Submitted]; set by the gRPC edge
         self.clock = clock
         self.keys = CoordKeys(settings.cluster)
-        self.etcd = EtcdClient(settings.etcd_host, settings.etcd_port)
+        self.etcd = EtcdClient(settings.etcd_host, settings.etcd_port, fallbacks=[
+            (h, int(p)) for h, _, p in (a.rpartition(":") for a in settings.etcd_fallbacks)])
         self.session = SiteSession(self.etcd, self.keys, self.site,
                                    timing=LeaseTiming(ttl_s=settings.lease_ttl_s,
                                                       margin_s=settings.lease_margin_s))

@@ -16,6 +16,8 @@ class SiteSettings:
     etcd_port: int
     run_dir: str
     peers: dict[str, str] = field(default_factory=dict)  # site id -> "host:grpc_port", every site
+    # the other sites' etcd members ("host:port"), used in turn when the site's own member cannot serve
+    etcd_fallbacks: list[str] = field(default_factory=list)
     shards: int = 1
     ivr_workers: int = 1
     gateways: int = 1

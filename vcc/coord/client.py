@@ -168,19 +168,62 @@ def _error(exc: BaseException, what: str) -> CoordError:
 _FAILURES = (aetcd.ClientError, rpc.AioRpcError, TimeoutError)
 
 
+def _member_unavailable(exc: BaseException) -> bool:
+    """The member could not serve the request (down, unreachable, or without a leader), as another
+    member may: not an answer, a timeout or a refused request."""
+    if isinstance(exc, aetcd.ConnectionFailedError | aetcd.ConnectionTimeoutError):
+        return True
+    return isinstance(exc, rpc.AioRpcError) and exc.code() == rpc.StatusCode.UNAVAILABLE
+
+
 class EtcdClient:
-    """A connection to ONE etcd member (the site's own). Use as ``async with EtcdClient(...)``.
+    """A connection to one etcd member at a time: the site's own (``host``, ``port``), then, once it
+    cannot serve (down, or cut off from its leader), the next of ``fallbacks`` in turn. A site whose
+    member alone dies keeps its session through another member instead of being taken for dead.
+    The request that failed is not retried here (callers retry: every write vcc sends is guarded);
+    watches on the old member end and their callers watch again. Use as ``async with
+    EtcdClient(...)``.
 
     ``timeout_s`` bounds every unary request; keepalive and grant take their own timeout so the
     session can bound them by its fencing deadline.
     """
 
-    def __init__(self, host: str, port: int, *, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout_s: float = 2.0, fallbacks: Sequence[tuple[str, int]] = ()
+    ) -> None:
+        self.endpoints = [(host, port), *((h, p) for h, p in fallbacks if (h, p) != (host, port))]
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
-        self._c: Any = aetcd.Client(host, port, timeout=timeout_s, options=dict(_CHANNEL_OPTIONS))
+        self.failovers = 0
+        self._at = 0
+        self._c: Any = self._client(host, port)
         self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _client(self, host: str, port: int) -> Any:
+        return aetcd.Client(host, port, timeout=self.timeout_s, options=dict(_CHANNEL_OPTIONS))
+
+    def _failed(self, used: Any, exc: BaseException) -> None:
+        """``used`` (the aetcd client a request went through) failed with ``exc``: if its member
+        could not serve and there is another, move to the next member (once per failed client, however
+        many requests were in flight on it)."""
+        if len(self.endpoints) < 2 or used is not self._c or not _member_unavailable(exc):
+            return
+        self._at = (self._at + 1) % len(self.endpoints)
+        self.host, self.port = self.endpoints[self._at]
+        self._c = self._client(self.host, self.port)
+        self.failovers += 1
+        # closed aside and later: closing a channel cancels the calls still on it (a keepalive would
+        # raise CancelledError into the session's loop), and a channel to a dead member can take long
+        task = asyncio.get_running_loop().create_task(self._close_quietly(used))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_quietly(self, client: Any) -> None:
+        with contextlib.suppress(*_FAILURES, RuntimeError, asyncio.CancelledError):
+            await asyncio.sleep(max(10.0, 2 * self.timeout_s))  # every call on it has timed out by then
+            await asyncio.wait_for(client.close(), 10.0)
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -193,12 +236,14 @@ class EtcdClient:
         if self._c.channel is not None:
             return
         async with self._lock:
-            if self._c.channel is None:
+            c = self._c
+            if c.channel is None:
                 # aetcd resets metadata on close; set it before every connect so watches get it too.
-                self._c.metadata = _REQUIRE_LEADER
+                c.metadata = _REQUIRE_LEADER
             try:
-                await self._c.connect()
+                await c.connect()
             except _FAILURES as e:
+                self._failed(c, e)
                 raise _error(e, "connect") from e
 
     async def close(self) -> None:
@@ -207,12 +252,12 @@ class EtcdClient:
 
     async def _unary(self, stub: str, method: str, request: Any, timeout_s: float | None = None) -> Any:
         await self.connect()
-        call = getattr(getattr(self._c, stub), method)
+        c = self._c
+        call = getattr(getattr(c, stub), method)
         try:
-            return await call(
-                request, timeout=self.timeout_s if timeout_s is None else timeout_s, metadata=self._c.metadata
-            )
+            return await call(request, timeout=self.timeout_s if timeout_s is None else timeout_s, metadata=c.metadata)
         except _FAILURES as e:
+            self._failed(c, e)
             raise _error(e, method) from e
 
     async def get(self, key: str) -> KeyValue | None:
@@ -276,14 +321,16 @@ class EtcdClient:
     async def keepalive_once(self, lease_id: int, *, timeout_s: float | None = None) -> int:
         """Refresh a lease once; returns its new TTL in seconds, 0 if the lease no longer exists."""
         await self.connect()
-        call = self._c.leasestub.LeaseKeepAlive(
+        c = self._c
+        call = c.leasestub.LeaseKeepAlive(
             iter([rpc.LeaseKeepAliveRequest(ID=lease_id)]),
             timeout=self.timeout_s if timeout_s is None else timeout_s,
-            metadata=self._c.metadata,
+            metadata=c.metadata,
         )
         try:
             reply = await call.read()
         except _FAILURES as e:
+            self._failed(c, e)
             raise _error(e, "LeaseKeepAlive") from e
         finally:
             call.cancel()
@@ -319,17 +366,19 @@ class EtcdClient:
         gone). Use with ``contextlib.aclosing`` so the server-side watch is cancelled when the
         caller stops early."""
         await self.connect()
+        c = self._c
         try:
-            watch = await self._c.watch(
+            watch = await c.watch(
                 key.encode(), range_end=prefix_end(key) if prefix else None, start_revision=start_revision
             )
         except _FAILURES as e:
+            self._failed(c, e)
             raise _error(e, "Watch") from e
         try:
             async for ev in watch:
                 kind = EventKind.PUT if ev.kind == "PUT" else EventKind.DELETE
                 yield WatchEvent(kind, _kv(ev.kv))
-        except _FAILURES as e:
+        except _FAILURES as e:  # a watch stream also ends for reasons of its own: not a reason to move
             raise _error(e, "Watch") from e
         finally:
             with contextlib.suppress(*_FAILURES, RuntimeError):

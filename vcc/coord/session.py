@@ -189,7 +189,13 @@ class SiteSession:
                 else:
                     await self._refresh()
             except asyncio.CancelledError:
-                raise
+                task = asyncio.current_task()
+                if self._closing or task is None or task.cancelling():
+                    raise
+                # not this task's cancellation: a gRPC call whose channel was closed under it
+                log.warning("session %s: a keepalive step was cancelled from below; fencing", self.site)
+                self._fence("keepalive step cancelled")
+                await asyncio.sleep(self.timing.retry_min_s)
             except Exception:  # a bug: fence rather than keep acting on an unproved lease
                 log.exception("session %s: keepalive step failed", self.site)
                 self._fence("keepalive step raised")

@@ -114,6 +114,7 @@ def site_settings(config: ClusterConfig, site: SiteConfig, run_dir: Path, versio
         cluster=config.name, site=site.id, config_version=version, grpc_host=site.host, grpc_port=ports["grpc"],
         etcd_host=site.host, etcd_port=ports["etcd_client"], run_dir=str((run_dir / "sites" / site.id).resolve()),
         peers={s.id: s.grpc_address for s in config.sites}, shards=site.acd_shards,
+        etcd_fallbacks=[f"{s.host}:{s.resolved_ports()['etcd_client']}" for s in config.sites if s.id != site.id],
         ivr_workers=site.ivr_workers, gateways=site.media_gateways, lease_ttl_s=runtime.lease_ttl_s,
         lease_margin_s=runtime.lease_margin_s,
         peer_probe=runtime.peer_probe,
