@@ -79,6 +79,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from bench.procstat import machine_busy_s, proc_cpu_s, proc_nice  # noqa: E402
 from vcc.actors.controller import BATCH_FULL, BATCH_WINDOW_S  # noqa: E402
 from vcc.actors.ports import ActorPort, LocalPort, RayPort  # noqa: E402
 from vcc.actors.records import ContactRecord, ShardOutput  # noqa: E402
@@ -93,7 +94,6 @@ SITE = "H"
 TENANT = "shardbench"
 TICK_S = cast(float, SiteSettings.__dataclass_fields__["tick_s"].default)  # the controller's idle tick
 LOAD_EVERY_S = 0.1  # the controller asks a shard for its load this often
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 RAY_DEFAULT_NICENESS = 15
 
 
@@ -129,28 +129,6 @@ def write_cluster(directory: Path, *, agents: int, queues: int, capacity: int, p
 
 
 # ====================================================================== CPU from /proc
-
-
-def proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` (None once gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_nice(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine_busy_s() -> float:
-    """CPU seconds every core of the machine spent busy since boot (/proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
 
 
 def cpu_of(pids: set[int]) -> dict[int, float]:
@@ -256,16 +234,8 @@ class Driver:
             return
         port = self.ports[i]
         last_load = 0.0
-        wake = self.wake[i]
         while not self.stopped:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), TICK_S)
-            if wake.is_set() and len(self.inbox[i]) < BATCH_FULL:
-                await asyncio.sleep(BATCH_WINDOW_S)
-            wake.clear()
-            batch, self.inbox[i] = self.inbox[i], []
-            now = time.time()
-            want_load = now - last_load >= LOAD_EVERY_S
+            batch, now, want_load = await self.next_batch(i, last_load)
             out: ShardOutput = await port.call("step", batch, now, want_load)
             if want_load:
                 last_load = now
@@ -273,11 +243,23 @@ class Driver:
             self.commands[i] += len(batch)
             self.absorb(i, out, now)
 
+    async def next_batch(self, i: int, last_load: float) -> tuple[list[Any], float, bool]:
+        """What the controller's shard loop does before a step: wait for work (or the tick), let the
+        batch fill for ``BATCH_WINDOW_S`` unless it is full, take it; and whether to ask for load."""
+        wake = self.wake[i]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), TICK_S)
+        if wake.is_set() and len(self.inbox[i]) < BATCH_FULL:
+            await asyncio.sleep(BATCH_WINDOW_S)
+        wake.clear()
+        batch, self.inbox[i] = self.inbox[i], []
+        now = time.time()
+        return batch, now, now - last_load >= LOAD_EVERY_S
+
     async def pipelined_loop(self, i: int, depth: int) -> None:
         """An experiment, not what the controller does: up to ``depth`` steps in flight to one shard
         (Ray runs one caller's calls to an actor in order), outputs handled in the order sent."""
         port = self.ports[i]
-        wake = self.wake[i]
         slots = asyncio.Semaphore(depth)
         sent: asyncio.Queue[tuple[asyncio.Future[ShardOutput], int, float] | None] = asyncio.Queue()
 
@@ -295,14 +277,7 @@ class Driver:
         try:
             while not self.stopped:
                 await slots.acquire()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), TICK_S)
-                if wake.is_set() and len(self.inbox[i]) < BATCH_FULL:
-                    await asyncio.sleep(BATCH_WINDOW_S)
-                wake.clear()
-                batch, self.inbox[i] = self.inbox[i], []
-                now = time.time()
-                want_load = now - last_load >= LOAD_EVERY_S
+                batch, now, want_load = await self.next_batch(i, last_load)
                 if want_load:
                     last_load = now
                 sent.put_nowait((asyncio.ensure_future(port.call("step", batch, now, want_load)), len(batch), now))

@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from bench.procstat import machine_busy_s, proc_cpu_s, proc_nice  # noqa: E402
 from vcc.client.bots import BotAgentPool  # noqa: E402
 from vcc.client.contacts import SiteClient, submission  # noqa: E402
 from vcc.config import load_config  # noqa: E402
@@ -79,7 +80,6 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "email": ("help@bench.example", ""),
     "sms": ("+15550100001", ""),
 }
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 RAY_DEFAULT_NICENESS = 15  # Ray starts its workers (every site actor) at this niceness
 
 
@@ -141,16 +141,6 @@ def write_cluster(directory: Path, *, shards: int, agents: int, port_base: int, 
 # ====================================================================== CPU from /proc
 
 
-def proc_cpu_s(pid: int, thread: int | None = None) -> float | None:
-    """User + system CPU seconds of process ``pid`` or of one of its threads (None once gone)."""
-    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
-    try:
-        fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15 of stat)
-
-
 ACTOR_ROLES = {"ControllerActor": "controller", "AcdShard": "acd_shard", "IvrWorker": "ivr_worker",
                "MediaGateway": "media_gateway", "SiteGateway": "media_gateway", "EventSink": "event_sink",
                "WebActor": "web_front_door", "IDLE": "idle_worker"}
@@ -170,20 +160,6 @@ def proc_role(pid: int) -> str:
         if needle in cmd:
             return role
     return "ray_other"  # the `ray start` parent, dashboard, monitors, runtime-env agent
-
-
-def proc_nice(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine_busy_s() -> float:
-    """CPU seconds every core of the machine spent busy since boot (from /proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / CLK_TCK
 
 
 #: Processes whose threads are looked at one by one: is one thread (an event loop) the limit?
