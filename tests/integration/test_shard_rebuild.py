@@ -46,6 +46,11 @@ async def site_with_dying_shard(etcd: EtcdCluster, coord_keys: CoordKeys,
     return await site.start(), dying
 
 
+def completions(site: InProcessSite) -> Counter[str]:
+    """How many times each contact completed, from the site's event log."""
+    return Counter(e["contact_id"] for e in site.events() if e.get("state") == "completed")
+
+
 def test_shard_dies_mid_load(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path) -> None:
     async def scenario() -> None:
         site, dying = await site_with_dying_shard(etcd, coord_keys, tmp_path)
@@ -64,14 +69,13 @@ def test_shard_dies_mid_load(etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path:
                 if result.accepted:
                     accepted.append(f"k{i}")
                 await asyncio.sleep(0.05)
-            done = lambda: {e["contact_id"] for e in site.events() if e.get("state") == "completed"}  # noqa: E731
-            await wait_for(lambda: set(accepted) <= done(), 30)
+            await wait_for(lambda: set(accepted) <= set(completions(site)), 30)
         finally:
             await bots.stop()
             await client.close()
             await site.stop()
         events = site.events()
-        completed = Counter(e["contact_id"] for e in events if e.get("state") == "completed")
+        completed = completions(site)
         assert len(accepted) == 40 and all(completed[c] == 1 for c in accepted), completed
         assert any(e.get("event") == "shard_restored" for e in events)
         assert not [k for k in bots.stats.errors if "complete" in k], bots.stats.errors  # calls went back to agents
@@ -101,14 +105,13 @@ def test_contacts_in_wrap_up_stay_in_wrap_up_across_a_shard_rebuild(
             dying.armed = True
             await client.submit([submission("w-trigger", "chat", "demo-chat", "+1")])  # a call to the shard
             ids.append("w-trigger")
-            done = lambda: {e["contact_id"] for e in site.events() if e.get("state") == "completed"}  # noqa: E731
-            await wait_for(lambda: set(ids) <= done(), 30)
+            await wait_for(lambda: set(ids) <= set(completions(site)), 30)
         finally:
             await bots.stop()
             await client.close()
             await site.stop()
         events = site.events()
-        completed = Counter(e["contact_id"] for e in events if e.get("state") == "completed")
+        completed = completions(site)
         assert all(completed[c] == 1 for c in ids), completed
         assert any(e.get("event") == "shard_restored" for e in events)
 

@@ -532,7 +532,7 @@ class SiteController:
             if queue:
                 placed.record.queue = queue
                 if placed.durable and prev != ContactState.QUEUED.value:
-                    self.durable.queued(placed)
+                    self.durable.changed(placed)
         elif state == ContactState.OFFERED.value:
             placed.agent_id = e.get("agent_id")
             offered_to = self.agents.get(placed.agent_id or "")
@@ -546,7 +546,7 @@ class SiteController:
               and queue and prev == ContactState.CONNECTED.value):
             self.ewt.record_handle(queue, ts, ts - placed.connected_at)
         if placed.durable and state == ContactState.WRAP_UP.value and prev != state:
-            self.durable.wrapping_up(placed)
+            self.durable.changed(placed)
         if state in TERMINAL:
             self.contacts.pop(cid, None)
             self.finished[cid] = ts

@@ -64,16 +64,11 @@ class DurableWriter:
         self.creating.add(contact.contact_id)
         self._wake.set()
 
-    def queued(self, placed: PlacedContact) -> None:
-        """Record the contact's queue, priority and QUEUED state (best effort: the contact is
-        already safe in etcd; a lost update only means an adopter re-queues it as it arrived)."""
-        self._updates.append(placed)
-        self._wake.set()
-
-    def wrapping_up(self, placed: PlacedContact) -> None:
-        """Record that the agent finished with the customer (WRAP_UP): if this site dies before the
-        wrap-up ends, the adopter completes the contact instead of serving the customer again (an
-        e-mail answered twice). Best effort like :meth:`queued`."""
+    def changed(self, placed: PlacedContact) -> None:
+        """Record the contact's queue, priority and state as they are when written: QUEUED once
+        routed, WRAP_UP once its agent is done with the customer (if this site dies before the
+        wrap-up ends, the adopter completes it instead of serving the customer again). Best effort:
+        the contact is already safe in etcd; a lost update only means an adopter re-queues it."""
         self._updates.append(placed)
         self._wake.set()
 

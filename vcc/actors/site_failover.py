@@ -149,6 +149,17 @@ async def site_down(c: SiteController, event: SiteEvent) -> None:
                                      "detected_ts": detected, "adopted_ts": adopted_ts})
 
 
+def logged_end(
+    c: SiteController, ts: float, contact_id: str, tenant: str, channel: str, state: str, prev_state: str | None,
+    queue: str | None, agent_id: str | None, reason: str, data: dict[str, Any],
+) -> dict[str, Any]:
+    """A contact's end that this controller logs itself, not a shard (a lost site's call, a wrap-up
+    lost with its site, an end a crash kept out of the log)."""
+    return {"kind": "contact", "ts": ts, "contact_id": contact_id, "tenant": tenant, "channel": channel,
+            "state": state, "prev_state": prev_state, "queue": queue, "agent_id": agent_id, "reason": reason,
+            "data": data, "schema_version": SCHEMA_VERSION, "site": c.site}
+
+
 async def complete_wrapped(c: SiteController, wrapped: list[DurableContact], token: SessionToken,
                            reason: str) -> int:
     """Contacts whose agent had finished with the customer (wrap-up) when the site holding them was
@@ -163,12 +174,9 @@ async def complete_wrapped(c: SiteController, wrapped: list[DurableContact], tok
         except CoordError as e:  # left in etcd as it is: a later adopter or restart finishes it
             log.warning("completing %s after its wrap-up was lost failed: %s", contact.contact_id, e)
             continue
-        c._events.append({
-            "kind": "contact", "ts": now, "contact_id": contact.contact_id, "tenant": contact.tenant,
-            "channel": contact.channel.value, "state": ContactState.COMPLETED.value,
-            "prev_state": ContactState.WRAP_UP.value, "queue": contact.queue, "agent_id": None, "reason": reason,
-            "data": {"completed_by": c.site}, "schema_version": SCHEMA_VERSION, "site": c.site,
-        })  # fmt: skip
+        c._events.append(logged_end(c, now, contact.contact_id, contact.tenant, contact.channel.value,
+                                    ContactState.COMPLETED.value, ContactState.WRAP_UP.value, contact.queue,
+                                    None, reason, {"completed_by": c.site}))
         done += 1
     c._events_wake.set()
     return done
@@ -203,12 +211,9 @@ async def fail_live_calls_of(c: SiteController, dead_site: str, now: float) -> i
         return 0
     calls = json.loads(kv.value)
     for call in calls:
-        c._events.append({
-            "kind": "contact", "ts": now, "contact_id": call["contact_id"], "tenant": call["tenant"],
-            "channel": Channel.VOICE.value, "state": ContactState.FAILED.value, "prev_state": call["state"],
-            "queue": call["queue"], "agent_id": call["agent_id"], "reason": f"site_lost:{dead_site}",
-            "data": {"failed_by": c.site}, "schema_version": SCHEMA_VERSION, "site": c.site,
-        })  # fmt: skip
+        c._events.append(logged_end(c, now, call["contact_id"], call["tenant"], Channel.VOICE.value,
+                                    ContactState.FAILED.value, call["state"], call["queue"], call["agent_id"],
+                                    f"site_lost:{dead_site}", {"failed_by": c.site}))
     await c.etcd.delete(c.keys.site_live_calls(dead_site))
     c._events_wake.set()
     return len(calls)
@@ -262,12 +267,8 @@ async def repair_log(c: SiteController, ended: list[DurableContact]) -> None:
     for gone in ended:
         if gone.contact_id in logged:
             continue
-        c._events.append({
-            "kind": "contact", "ts": now, "contact_id": gone.contact_id, "tenant": gone.tenant,
-            "channel": gone.channel.value, "state": gone.state.value, "prev_state": None, "queue": gone.queue,
-            "agent_id": None, "reason": "recovered_after_crash", "data": {}, "schema_version": SCHEMA_VERSION,
-            "site": c.site,
-        })  # fmt: skip
+        c._events.append(logged_end(c, now, gone.contact_id, gone.tenant, gone.channel.value, gone.state.value,
+                                    None, gone.queue, None, "recovered_after_crash", {}))
     c._events_wake.set()
 
 
