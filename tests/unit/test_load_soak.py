@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vcc.load.soak import GROWTH_LIMIT_PCT, RssSampler, growth_report, rss_kib, site_pids
+from vcc.load.soak import GROWTH_LIMIT_PCT, RssSampler, etcd_report, growth_report, rss_kib, site_pids, trend_pct
 from vcc.runtime import procs
 from vcc.runtime.launcher import RunState, SiteRecord
 
@@ -98,3 +98,32 @@ def test_a_restarted_process_is_reported_as_new_not_as_growth() -> None:
 def test_too_few_samples_after_warm_up_say_so() -> None:
     report = growth_report(_samples({1: [1, 2, 3]}), {}, warmup_s=75)
     assert report == {"samples": 3, "note": "fewer than 2 samples after warm-up"}
+
+
+def test_the_ends_average_one_compaction_period_so_a_sawtooth_does_not_read_as_growth() -> None:
+    # 60 min after warm-up, a sample every 30 s, a 5-min sawtooth (etcd compacting its history) on a flat base
+    saw = [100_000 + 10_000 * (i % 10) for i in range(120)]
+    saw = saw[:-3]  # the window ends near the top of a tooth: a 90-s mean at each end would read +36 %
+    report = growth_report(_samples({1: saw}), {1: "etcd"}, warmup_s=0)
+    assert report["edge_samples"] == 10  # 300 s of 30-s samples
+    row = report["processes"][0]
+    assert abs(row["growth_pct"]) < 3.0
+    assert abs(row["trend_pct"]) < 3.0
+    steady_leak = [100_000 + 100 * i for i in range(120)]  # +12 % over the hour, in small steps
+    leak = growth_report(_samples({1: steady_leak}), {1: "etcd"}, warmup_s=0)["processes"][0]
+    assert leak["growth_pct"] > 10 and leak["trend_pct"] == pytest.approx(100 * 119 * 100 / 105_950, abs=0.1)
+
+
+def test_trend_is_the_least_squares_slope_over_the_window_in_percent_of_the_mean() -> None:
+    assert trend_pct([(0.0, 100.0), (10.0, 110.0), (20.0, 120.0)]) == pytest.approx(100 * 20 / 110, abs=0.01)
+    assert trend_pct([(0.0, 5.0), (10.0, 5.0)]) == 0.0
+    assert trend_pct([(0.0, 5.0)]) is None
+
+
+def test_etcd_figures_are_reported_per_site_from_their_own_samples() -> None:
+    samples = [(30.0 * i, {"A": {"heap_inuse_mib": 50.0 + (i % 2), "keys": 1000.0 + i}, "B": {}}) for i in range(40)]
+    report = etcd_report(samples, warmup_s=300)
+    heap = report["A"]["heap_inuse_mib"]
+    assert heap["min"] == 50.0 and heap["max"] == 51.0 and abs(heap["trend_pct"]) < 1
+    assert report["A"]["keys"]["end"] > report["A"]["keys"]["after_warmup"]
+    assert report["B"] == {}  # a member that did not answer has no figures, not zeros

@@ -13,8 +13,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from vcc.cli.site_cmd import CONFIG_ARG, _run_dir
+from vcc.coord.store import DEFAULT_RETENTION_S
 from vcc.load import runner
 from vcc.load.scenario import check_against, load_scenario
+from vcc.load.soak import ETCD_STEADY_AFTER_S
 
 
 def load(
@@ -29,9 +31,14 @@ def load(
     scenario = load_scenario(scenario_path)
     config, rd = _run_dir(config_path, run_dir)
     check_against(scenario, config, str(scenario_path))
+    err = Console(stderr=True)
     if soak_report:
         scenario = scenario.model_copy(update={"soak_report_every_s": soak_report})
-    err = Console(stderr=True)
+        if scenario.warmup_s < ETCD_STEADY_AFTER_S:
+            err.print(f"[yellow]warning:[/] {scenario_path}: warmup_s {scenario.warmup_s:g} is shorter than "
+                      f"{ETCD_STEADY_AFTER_S:g} s: etcd keeps ended contacts {DEFAULT_RETENTION_S} s and its "
+                      "history 5 min, so its memory still fills after this warm-up (docs/load.md, Soak)")
+    asyncio.run(runner.require_a_site(config))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=err, disable=as_json, transient=False) as bar:
         task = bar.add_task(f"load {scenario.name}", total=scenario.duration_s, info="agents logging in")

@@ -100,13 +100,16 @@ class AdoptionReport:
     stopped: str | None = None
 
 
+DEFAULT_RETENTION_S = 900  # how long an ended durable contact stays in etcd (its retention lease)
+
+
 class ContactStore:
     def __init__(
         self,
         client: EtcdClient,
         keys: CoordKeys,
         *,
-        retention_s: int = 900,
+        retention_s: int = DEFAULT_RETENTION_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client

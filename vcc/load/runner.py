@@ -29,6 +29,7 @@ import grpc
 
 from vcc.client.contacts import SiteClient, submission
 from vcc.config import ClusterConfig
+from vcc.errors import VccError
 from vcc.load.agents import Roster
 from vcc.load.audio import barge_in_prompts, legs_summary
 from vcc.load.desks import DeskRoster
@@ -339,6 +340,21 @@ class LoadRunner:
 async def run_load(config: ClusterConfig, scenario: Scenario, scenario_dir: Path, *, run_dir: Path | None = None,
                    on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
     return await LoadRunner(config, scenario, scenario_dir, run_dir=run_dir, on_progress=on_progress).run()
+
+
+async def require_a_site(config: ClusterConfig, timeout_s: float = 3.0) -> None:
+    """Refuse to start a load no site would take: at least one site must answer its status call (a site
+    that is down or fenced at the start is the drill's business, and the run carries on without it)."""
+    clients = {s.id: SiteClient(s.grpc_address) for s in config.sites}
+    try:
+        answers = await asyncio.gather(*(c.status(timeout_s=timeout_s) for c in clients.values()),
+                                       return_exceptions=True)
+    finally:
+        for c in clients.values():
+            await c.close()
+    if all(isinstance(a, BaseException) for a in answers):
+        where = ", ".join(f"{s.id} at {s.grpc_address}" for s in config.sites)
+        raise VccError(f"no site of cluster {config.name!r} answers ({where}): is it up? (`vcc up CLUSTER`)")
 
 
 def lost_or_doubled(report: dict[str, Any]) -> bool:
