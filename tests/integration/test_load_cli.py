@@ -4,26 +4,16 @@ than etcd's fill time says so before it starts."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.cli_here import run_here
 from tests.integration.cluster_files import ROOT, make_cluster_file
-from vcc.cli import main
 from vcc.load.soak import ETCD_STEADY_AFTER_S
 
 pytestmark = pytest.mark.integration
-
-
-def run_vcc(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["vcc", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out + err
 
 
 def test_a_load_on_a_cluster_that_is_not_up_is_refused_with_the_addresses_it_tried(
@@ -33,8 +23,9 @@ def test_a_load_on_a_cluster_that_is_not_up_is_refused_with_the_addresses_it_tri
     scenario.update(duration_s=5, warmup_s=60)
     path = tmp_path / "short-soak.yaml"
     path.write_text(yaml.safe_dump(scenario))
-    code, out = run_vcc(monkeypatch, capsys, "load", str(path), "--config", str(cluster),
+    code, out, err = run_here(monkeypatch, capsys, "load", str(path), "--config", str(cluster),
                         "--run-dir", str(tmp_path / "run"), "--soak-report", "30")
+    out += err
     assert code == 1
     assert "Traceback" not in out
     assert f"warmup_s 60 is shorter than {ETCD_STEADY_AFTER_S:g} s" in out.replace("\n", " ")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vcc.cli import main
+from tests.cli_here import run_here
 from vcc.config.credentials import MIN_ITERATIONS, verify_password
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,18 +22,6 @@ VCC = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "vcc"]
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """The installed ``vcc`` command, as an operator runs it."""
     return subprocess.run([*VCC, *args], input=stdin, capture_output=True, text=True, timeout=120, cwd=ROOT)
-
-
-def run_here(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    """``vcc`` in this process (faster): exit code, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["vcc", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.mark.parametrize(

@@ -4,24 +4,19 @@ nothing created (no namespace, no state file)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from vcc.cli import main
+from tests import cli_here
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_here(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["vcc", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out + err
+    code, out, err = cli_here.run_here(monkeypatch, capsys, *args)
+    return code, out + err
 
 
 def namespaces() -> set[str]:
