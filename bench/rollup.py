@@ -187,8 +187,9 @@ def _kpis_pandas(c: Any, cat: Catalog) -> Any:
     tenants = cat.tenants.values()
     t = per("queue", {q.id: q.sl_threshold_s for q in cat.queues.values()}, DEFAULT_SL_THRESHOLD_S, "float64")
     short_s = per("tenant", {x.id: x.short_abandon_s for x in tenants}, DEFAULT_SHORT_ABANDON_S, "float64")
+    F = ServiceLevelFormula  # the three formulas that change a count (answered over offered is the default case)
     formula = {f: per("tenant", {x.id: x.formula == f for x in tenants}, f == DEFAULT_FORMULA, "boolean").astype(bool)
-               for f in ServiceLevelFormula}  # fmt: skip
+               for f in (F.ANSWERED_OVER_ANSWERED, F.ABANDONED_AFTER_T, F.ABANDONED_POSITIVE)}  # fmt: skip
     wait = c["wait_s"].to_numpy()
     queued, answered_ts = c["queued_ts"].notna().to_numpy(), c["answered_ts"].notna().to_numpy()
     answered = queued & answered_ts
@@ -197,7 +198,6 @@ def _kpis_pandas(c: Any, cat: Catalog) -> Any:
     counted = aband & ~short
     awt, ab_in, ab_after = answered & (wait <= t), counted & (wait <= t), counted & (wait > t)
     offered, handled = queued & ~short, answered & c["ended_ts"].notna().to_numpy()
-    F = ServiceLevelFormula
     sl_den = np.select([formula[F.ANSWERED_OVER_ANSWERED], formula[F.ABANDONED_AFTER_T], formula[F.ABANDONED_POSITIVE]],
                        [answered, answered | ab_after, offered], answered | counted)  # fmt: skip
     resolved, disposed = (c["disposition"] == "resolved").to_numpy(), c["disposition"].notna().to_numpy()

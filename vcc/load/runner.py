@@ -345,12 +345,11 @@ async def run_load(config: ClusterConfig, scenario: Scenario, scenario_dir: Path
 async def require_a_site(config: ClusterConfig, timeout_s: float = 3.0) -> None:
     """Refuse to start a load no site would take: at least one site must answer its status call (a site
     that is down or fenced at the start is the drill's business, and the run carries on without it)."""
-    clients = {s.id: SiteClient(s.grpc_address) for s in config.sites}
+    clients = [SiteClient(s.grpc_address) for s in config.sites]
     try:
-        answers = await asyncio.gather(*(c.status(timeout_s=timeout_s) for c in clients.values()),
-                                       return_exceptions=True)
+        answers = await asyncio.gather(*(c.status(timeout_s=timeout_s) for c in clients), return_exceptions=True)
     finally:
-        for c in clients.values():
+        for c in clients:
             await c.close()
     if all(isinstance(a, BaseException) for a in answers):
         where = ", ".join(f"{s.id} at {s.grpc_address}" for s in config.sites)

@@ -60,9 +60,9 @@ def process_name(pid: int) -> str:
     return name[:40]
 
 
-def site_pids(run_dir: Path) -> dict[str, dict[int, str]]:
-    """Per site, pid -> a short name of what it runs."""
-    state = RunState.load(run_dir)
+def site_pids(run_dir: Path, state: RunState | None = None) -> dict[str, dict[int, str]]:
+    """Per site, pid -> a short name of what it runs (``state``: the run dir's, already read)."""
+    state = state or RunState.load(run_dir)
     out: dict[str, dict[int, str]] = {}
     for site, rec in (state.sites if state else {}).items():
         pids = {rec.etcd_pid: "etcd"} if rec.etcd_pid else {}
@@ -118,11 +118,10 @@ def _row(pid: int, name: str, first_kib: float, last_kib: float, trend: float | 
             "trend_pct": trend}
 
 
-def _edge(after: list[Sample]) -> int:
+def _edge(times: list[float]) -> int:
     """How many samples each end of the window averages: those within EDGE_WINDOW_S, a quarter at most."""
-    t0 = after[0][0]
-    within = sum(1 for t, _ in after if t - t0 < EDGE_WINDOW_S)
-    return max(1, min(within, len(after) // 4))
+    within = sum(1 for t in times if t - times[0] < EDGE_WINDOW_S)
+    return max(1, min(within, len(times) // 4))
 
 
 def etcd_report(samples: list[tuple[float, dict[str, dict[str, float]]]], warmup_s: float) -> dict[str, Any]:
@@ -130,7 +129,7 @@ def etcd_report(samples: list[tuple[float, dict[str, dict[str, float]]]], warmup
     after = [s for s in samples if s[0] >= warmup_s]
     if len(after) < 2:
         return {}
-    k = _edge([(t, {}) for t, _ in after])
+    k = _edge([t for t, _ in after])
     out: dict[str, Any] = {}
     for site in after[-1][1]:
         figures: dict[str, Any] = {}
@@ -150,7 +149,7 @@ def growth_report(samples: list[Sample], names: dict[int, str], warmup_s: float)
     after = [s for s in samples if s[0] >= warmup_s]
     if len(after) < 2:
         return {"samples": len(samples), "note": "fewer than 2 samples after warm-up"}
-    k = _edge(after)
+    k = _edge([t for t, _ in after])
     head, tail = after[:k], after[-k:]
     sites: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
@@ -205,11 +204,11 @@ class RssSampler:
     def sample(self) -> None:
         taken: dict[str, dict[int, int]] = {}
         t = time.monotonic() - self.t0
-        for site, pids in site_pids(self.run_dir).items():
+        state = RunState.load(self.run_dir)
+        for site, pids in site_pids(self.run_dir, state).items():
             self.names.update(pids)
             taken[site] = {pid: kib for pid in pids if (kib := rss_kib(pid)) is not None}
         self.samples.append((t, taken))
-        state = RunState.load(self.run_dir)
         self.etcd.append((t, {site: etcd_metrics(rec.etcd) for site, rec in (state.sites if state else {}).items()}))
 
     async def run(self, stop: asyncio.Event) -> None:
