@@ -191,3 +191,54 @@ def test_a_contact_in_wrap_up_at_a_lost_site_is_completed_not_served_again(
         assert adopted["data"]["completed_in_wrap_up"] == 1 and adopted["data"]["contacts"] == 1, adopted
 
     asyncio.run(scenario())
+
+
+def test_a_callback_booked_while_etcd_is_slow_is_not_lost_to_an_offer(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """A caller at Y (nobody staffed) books a callback; Y's write of it to etcd is slow (2 s, as
+    when Y's etcd member has just died and the client moves to another), and meanwhile Y's
+    balancer wants to send the callback to X, where the agents are. X could not take over a
+    contact etcd does not hold yet: Y keeps it until its write lands, then sends it; the customer
+    is called back once, at X, and etcd records the callback completed by X. (Before: X refused,
+    Y found nothing in etcd, took that for "ended elsewhere" and let the callback go; then its
+    write landed with Y as owner, and nobody ever called the customer back.)"""
+    async def scenario() -> None:
+        x, y = await start_two_sites(etcd, coord_keys, tmp_path)
+        store = y.controller.store
+        real_create_many = store.create_many
+        slowed: list[str] = []
+
+        async def slow_create_many(contacts: list, token: object) -> list:  # type: ignore[type-arg]
+            slowed.extend(c.contact_id for c in contacts)
+            await asyncio.sleep(2.0)
+            return await real_create_many(contacts, token)  # type: ignore[arg-type]
+
+        store.create_many = slow_create_many  # type: ignore[method-assign]
+        bots = BotAgentPool(x.address, dev_agents("dev-01", "dev-02"), handle_s=lambda ch: 0.2)
+        client = SiteClient(y.address)
+        try:
+            await bots.start()
+            await asyncio.sleep(1.0)  # both sites have published their load: agents at X, none at Y
+            # support (1), account 12345, then 1 at the callback offer (nobody at Y: the wait is long)
+            result = (await client.submit([submission("cb-slow", "voice", "+15555550000", "+4930999",
+                                                      dtmf="1 12345# 1")]))[0]
+            assert result.accepted and result.site == "Y", result
+            await wait_for(lambda: "cb-slow" in bots.stats.handled_ids, 20)
+            await asyncio.sleep(1.0)  # a second call-back would show by now
+            stored = await x.controller.store.get("cb-slow")
+        finally:
+            await bots.stop()
+            await client.close()
+            await x.stop()
+            await y.stop()
+        assert "cb-slow" in slowed  # the slow write really was the callback's
+        events = x.events() + y.events()
+        story = [(e["site"], e["state"], e.get("reason")) for e in events if e.get("contact_id") == "cb-slow"]
+        assert ("Y", "callback_requested", None) in story, story
+        assert Counter(bots.stats.handled_ids)["cb-slow"] == 1, story
+        assert [s for s in story if s[1] == "completed"] == [("X", "completed", None)], story
+        assert stored is not None and stored.contact.owner_site == "X", stored
+        assert stored.contact.state.value == "completed", stored
+
+    asyncio.run(scenario())

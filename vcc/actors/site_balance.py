@@ -65,6 +65,9 @@ async def offer_to_site(c: SiteController, site: str, rec: ContactRecord) -> Non
     if placed is None:
         return
     placed.shard = None
+    if rec.id in c.durable.creating:  # a callback booked a moment ago, not in etcd yet: no site could
+        c._attach(rec, c.clock(), reason="kept_local", stored=placed.stored)  # take it over; offer it later
+        return
     accepted, answered = False, False
     if c.peer_offer is not None:
         try:
@@ -91,14 +94,17 @@ async def _settle_durable_offer(c: SiteController, placed: PlacedContact, site: 
     receiving site takes a contact over in etcd before it accepts (:func:`take_over`). Returns this
     site's name to keep it here. If the other site took it over but its answer was lost, it is the
     other site's (it has it, or its recovery or its adopter will); if the other site refused, it
-    did not attach it, so a take-over it could not confirm is taken back. Retried until etcd
+    did not attach it, so a take-over it could not confirm is taken back. A contact etcd does not
+    hold yet (a booked callback whose write is still on the way) stays here. Retried until etcd
     answers: a durable contact is never dropped on a guess."""
     delay = 0.1
     while True:
         try:
             stored = await c.store.get(placed.record.id)
-            if stored is None or stored.contact.terminal:
-                return site  # ended elsewhere, or purged long after: nothing for this site to do
+            if stored is None:  # not in etcd yet (its create is on the way): nobody took it over
+                return c.site
+            if stored.contact.terminal:
+                return site  # ended elsewhere: nothing for this site to do
             owner = stored.contact.owner_site
             if owner == c.site:
                 placed.stored = stored
