@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.site_harness import ROOT, InProcessSite, dev_agents
+from vcc.actors import site_failover
 from vcc.client.bots import BotAgentPool
 from vcc.client.contacts import SiteClient, submission
 from vcc.coord.etcd_server import EtcdCluster
@@ -219,5 +220,65 @@ def test_a_booked_callback_is_a_durable_contact(etcd: EtcdCluster, coord_keys: C
                    and e["state"] != e.get("prev_state")]
         assert "callback_requested" in journey and journey[-1] == "completed", journey
         assert journey.count("completed") == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_callback_written_during_a_rejoin_check_stays(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """A site that rejoins asks etcd who owns each durable contact it holds and lets go of those it
+    no longer owns. A callback booked while the site was fenced is written once the session is back,
+    at the same moment as that check: here the check's read misses it and the write lands before the
+    answer is looked at. The callback is still this site's (no site could have adopted a contact
+    etcd did not hold): it stays, and the customer is called back. (Before: it was handed over as
+    "ended" to nobody.)"""
+
+    async def scenario() -> None:
+        site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
+                                   tmp_path).start()
+        c = site.controller
+        store = c.store
+        real_create_many, real_get_many = store.create_many, store.get_many
+        write_held = asyncio.Event()
+        read_missed: list[str] = []
+
+        async def held_create_many(contacts: list, token: object) -> list:  # type: ignore[type-arg]
+            await write_held.wait()
+            return await real_create_many(contacts, token)  # type: ignore[arg-type]
+
+        async def read_then_write_lands(ids: list[str]) -> dict:  # type: ignore[type-arg]
+            found = await real_get_many(ids)
+            read_missed.extend(i for i in ids if i not in found)
+            write_held.set()
+            await wait_for(lambda: "cb2" not in c.durable.creating, 10)
+            return found
+
+        store.create_many = held_create_many  # type: ignore[method-assign]
+        client = SiteClient(site.address)
+        bots = BotAgentPool(site.address, dev_agents("dev-01", "dev-02"), handle_s=lambda ch: 0.05)
+        try:
+            await asyncio.sleep(1.0)  # nobody staffed: the callback is offered
+            results = await client.submit([submission("cb2", "voice", "+15555550000", "+4930998",
+                                                      dtmf="1 12345# 1")])
+            assert results[0].accepted, results
+            await wait_for(lambda: "cb2" in c.durable.creating, 10)
+            store.get_many = read_then_write_lands  # type: ignore[method-assign]
+            await site_failover.hand_over_contacts_owned_elsewhere(c)
+            store.get_many = real_get_many  # type: ignore[method-assign]
+            stored = await store.get("cb2")
+            await bots.start()
+            await wait_for(lambda: "cb2" in bots.stats.handled_ids, 15)
+            await asyncio.sleep(0.5)
+            done = await store.get("cb2")
+        finally:
+            await bots.stop()
+            await client.close()
+            await site.stop()
+        assert read_missed == ["cb2"]  # the race really happened: the read came before the write
+        assert stored is not None and stored.contact.owner_site == "dev", stored
+        assert not [e for e in site.events() if e.get("reason") == "moved_to_site"]
+        assert done is not None and done.contact.state.value == "completed", done
+        assert Counter(bots.stats.handled_ids)["cb2"] == 1
 
     asyncio.run(scenario())

@@ -63,6 +63,9 @@ async def hand_over_contacts_owned_elsewhere(c: SiteController) -> None:
         held = [cid for cid, p in c.contacts.items() if p.durable and p.state not in TERMINAL]
         if not held:
             return
+        # a booked callback whose write is still on the way is this site's, and etcd cannot say so
+        # yet; nor can a read that started before the write landed
+        creating = set(c.durable.creating)
         try:
             stored = await c.store.get_many(held)
             break
@@ -75,7 +78,7 @@ async def hand_over_contacts_owned_elsewhere(c: SiteController) -> None:
     moved = 0
     for cid in held:
         placed = c.contacts.get(cid)
-        if placed is None or placed.state in TERMINAL or cid in c.durable.creating:
+        if placed is None or placed.state in TERMINAL or cid in creating or cid in c.durable.creating:
             continue
         current = stored.get(cid)
         if current is not None and current.contact.owner_site == c.site:
