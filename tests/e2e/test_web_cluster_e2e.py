@@ -18,6 +18,7 @@ import yaml
 from tests.e2e.audio import heard_hz
 from tests.e2e.browsers import Browsers, log_in, until
 from tests.e2e.webharness import e2e_cluster_file
+from tests.integration.cluster_files import ray_temp_root
 from vcc.client.contacts import SiteClient
 from vcc.config import load_config
 from vcc.config.sites import PORT_OFFSETS
@@ -53,8 +54,9 @@ def three_site_file(tmp_path: Path) -> Path:
     path = e2e_cluster_file(tmp_path, name=f"w{uuid.uuid4().hex[:6]}")
     raw: dict[str, Any] = yaml.safe_load(path.read_text())
     base = free_port_base()
+    temp_root = ray_temp_root(raw["name"])
     raw["sites"] = [{"id": s, "name": s, "region": "local", "port_base": base + 1000 * i,
-                     "ray_temp_dir": f"/tmp/vcc-t/{raw['name']}/{s}", "ray_num_cpus": 1}
+                     "ray_temp_dir": str(temp_root / s), "ray_num_cpus": 1}
                     for i, s in enumerate(SITES)]
     for tenant in raw["tenants"]:
         tenant["home_sites"] = list(SITES)
