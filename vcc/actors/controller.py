@@ -337,6 +337,8 @@ class SiteController:
             placed = self.contacts.get(cid)
             if placed is None or placed.shard is None or placed.state in TERMINAL:
                 continue
+            if placed.record.data.get(CALLBACK) == "booked":  # the caller hangs up after booking: we call back
+                continue
             result = await self._call(placed.shard, ("abandon", cid, reason))
             if result.ok:
                 done.append(cid)

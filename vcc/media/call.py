@@ -368,7 +368,15 @@ class Call:
                 self.prompt = PromptPlayer(pcm, play_id)
                 self.host.emit(self.contact_id, "announce", text=text, ewt_s=ewt_s, position=position)
             case BookCallback():
+                # the booking goes to the site now, not after the goodbye: a caller who hangs up on
+                # hearing "we will call you back" keeps the callback, and the site writes it to etcd
+                # while the goodbye plays
                 self.callback = action
+                self.host.emit(
+                    self.contact_id, "ivr", outcome="callback", queue=action.queue, priority_delta=0, skills={},
+                    variables=dict(action.variables), path=[list(p) for p in self.ivr.path] if self.ivr else [],
+                    reason="callback_booked", callback_number=action.number,
+                )  # fmt: skip
             case RouteAction(queue=queue):
                 self.queue, self.state = queue, "queued"
                 self.host.emit(
@@ -378,13 +386,12 @@ class Call:
                 )  # fmt: skip
                 self._spawn(self._announcer())
             case HangUpAction(reason=reason):
-                cb = self.callback
-                self.host.emit(
-                    self.contact_id, "ivr", outcome="callback" if cb else "hangup", queue=cb.queue if cb else None,
-                    priority_delta=0, skills={}, variables=dict(cb.variables) if cb else {},
-                    path=[list(p) for p in self.ivr.path] if self.ivr else [], reason=reason,
-                    callback_number=cb.number if cb else None,
-                )  # fmt: skip
+                if self.callback is None:  # a booked callback was reported when it was booked
+                    self.host.emit(
+                        self.contact_id, "ivr", outcome="hangup", queue=None, priority_delta=0, skills={},
+                        variables={}, path=[list(p) for p in self.ivr.path] if self.ivr else [], reason=reason,
+                        callback_number=None,
+                    )  # fmt: skip
                 self._spawn(self.end(reason, "gateway"))
 
     def _stop_ivr(self) -> None:
