@@ -372,27 +372,30 @@ class Call:
                 # hearing "we will call you back" keeps the callback, and the site writes it to etcd
                 # while the goodbye plays
                 self.callback = action
-                self.host.emit(
-                    self.contact_id, "ivr", outcome="callback", queue=action.queue, priority_delta=0, skills={},
-                    variables=dict(action.variables), path=[list(p) for p in self.ivr.path] if self.ivr else [],
-                    reason="callback_booked", callback_number=action.number,
-                )  # fmt: skip
+                self._report_ivr("callback", queue=action.queue, variables=action.variables, reason="callback_booked",
+                                 callback_number=action.number)
             case RouteAction(queue=queue):
                 self.queue, self.state = queue, "queued"
-                self.host.emit(
-                    self.contact_id, "ivr", outcome="route", queue=queue, priority_delta=action.priority_delta,
-                    skills=dict(action.skills), variables=dict(action.variables),
-                    path=[list(p) for p in action.path], reason="", callback_number=None,
-                )  # fmt: skip
+                self._report_ivr("route", queue=queue, priority_delta=action.priority_delta, skills=action.skills,
+                                 variables=action.variables, path=action.path)
                 self._spawn(self._announcer())
             case HangUpAction(reason=reason):
                 if self.callback is None:  # a booked callback was reported when it was booked
-                    self.host.emit(
-                        self.contact_id, "ivr", outcome="hangup", queue=None, priority_delta=0, skills={},
-                        variables={}, path=[list(p) for p in self.ivr.path] if self.ivr else [], reason=reason,
-                        callback_number=None,
-                    )  # fmt: skip
+                    self._report_ivr("hangup", reason=reason)
                 self._spawn(self.end(reason, "gateway"))
+
+    def _report_ivr(self, outcome: str, *, queue: str | None = None, priority_delta: int = 0,
+                    skills: dict[str, int] | None = None, variables: dict[str, str] | None = None,
+                    path: tuple[tuple[str, str], ...] | None = None, reason: str = "",
+                    callback_number: str | None = None) -> None:
+        """The IVR's outcome for the site (``ivr`` event): route, callback or hangup; ``path``: the
+        interpreter's so far unless given."""
+        path = path if path is not None else (tuple(self.ivr.path) if self.ivr else ())
+        self.host.emit(
+            self.contact_id, "ivr", outcome=outcome, queue=queue, priority_delta=priority_delta,
+            skills=dict(skills or {}), variables=dict(variables or {}), path=[list(p) for p in path], reason=reason,
+            callback_number=callback_number,
+        )  # fmt: skip
 
     def _stop_ivr(self) -> None:
         if self._timer is not None:
