@@ -287,7 +287,8 @@ async def _scenario(config: ClusterConfig, run_dir: Path, lab: Any) -> None:
     print(f"MEASURE cut -> {first['site']} adopted B ({first['data']['contacts']} durable contacts): "
           f"{first['data']['adopted_ts'] - cut_at:.2f} s")
     print(f"MEASURE link up -> B rejoined: {rejoined_ts - healed_at:.2f} s (cut lasted {healed_at - cut_at:.1f} s)")
-    assert fenced_ts - cut_at < config.runtime.lease_ttl_s + 2.0  # generous: fencing is ~TTL - margin
+    # The safety property, not a timing bound: B stopped taking work before a survivor took B's over.
+    assert fenced_ts < first["data"]["adopted_ts"], (fenced_ts, first)
     assert len(adopted) == 1, adopted  # exactly one survivor won B's adoption election
     assert first["site"] in ("A", "C")
     assert rejoined_ts > fenced_ts
@@ -347,8 +348,11 @@ async def _scenario(config: ClusterConfig, run_dir: Path, lab: Any) -> None:
     events_b = read_events(run_dir, "B")
     moved = {e["contact_id"]: e["data"]["site"] for e in events_b if e.get("kind") == "contact"
              and e.get("reason") == "moved_to_site" and e["ts"] >= rejoined_ts}
-    stale = [(e["contact_id"], e["state"], e.get("agent_id")) for e in events_b if e.get("kind") == "contact"
-             and e["ts"] >= rejoined_ts and e["contact_id"] in adopted_ids and e["state"] in ("offered", "connected")]
+    # A new offer or a new connection counts. B's agent setting a wrap-up code on a contact it already had
+    # in hand before the cut (connected -> connected, reason disposition) is the finish allowed above.
+    stale = [(e["contact_id"], e["state"], e.get("agent_id"), e.get("reason")) for e in events_b
+             if e.get("kind") == "contact" and e["ts"] >= rejoined_ts and e["contact_id"] in adopted_ids
+             and (e["state"] == "offered" or (e["state"] == "connected" and e["prev_state"] != "connected"))]
     print(f"MEASURE B rejoined holding {len(moved)} contacts adopted elsewhere: handed over to "
           f"{sorted(set(moved.values()))}; offered again at B: {len(stale)}")
     assert moved, "B rejoined without handing over the contacts a survivor adopted from it"
