@@ -5,7 +5,9 @@ account number, then 1 at the callback offer (nobody is staffed, so the wait is 
 is offered). The callback stays booked: the contact is `callback_requested`, queued in the callback
 queue and written to etcd, and the caller's hang-up does not abandon it. (Before: the gateway told
 the site about the booking only after the goodbye had played, so a caller who hung up during it was
-abandoned and never called back.)"""
+abandoned and never called back.) And the goodbye plays only once etcd holds the callback: the test
+reads etcd the moment the goodbye starts. (Before: the goodbye started while the write was in flight,
+so a site dying then lost a callback the caller had been promised.)"""
 
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ import pytest
 
 from tests.integration.test_load_media import always_open_dev_cluster
 from vcc.config import load_config
+from vcc.coord.client import EtcdClient
+from vcc.coord.keys import CoordKeys
+from vcc.coord.store import ContactStore, StoredContact
 from vcc.drills.logs import all_events
 from vcc.load.media import WebCall, WebCaller
 from vcc.media.peer import TonePeer
@@ -37,6 +42,11 @@ class HangsUpOnGoodbye(WebCaller):
 
     keys = {MENU: "1", ACCOUNT: "12345#", OFFER: "1"}
 
+    def __init__(self, *args: Any, store: ContactStore, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.store = store
+        self.in_etcd_at_goodbye: StoredContact | None = None
+
     async def _converse(self, ws: aiohttp.ClientWebSocketResponse, peer: TonePeer, listener: Any) -> None:
         self.ws, self.peer = ws, peer
         await super()._converse(ws, peer, listener)
@@ -46,6 +56,7 @@ class HangsUpOnGoodbye(WebCaller):
         if m.get("type") == "media" and e.get("kind") == "prompt":
             prompt = str(e.get("prompt"))
             if prompt == GOODBYE:
+                self.in_etcd_at_goodbye = await self.store.get(self.call.contact_id)
                 self.call.hung_up = True
                 await self.ws.send_json({"op": "hangup"})
                 return True
@@ -70,15 +81,18 @@ def test_a_caller_who_hangs_up_during_the_goodbye_keeps_the_callback(tmp_path: P
         return [(e["state"], e.get("reason")) for e in all_events(run_dir)
                 if e.get("kind") == "contact" and e.get("contact_id") == cid]
 
-    async def scenario() -> WebCall:
-        caller = HangsUpOnGoodbye(site.http_url, "demo-web-call", "+4930555", dtmf="", patience_s=None,
-                                  key_prompts=set(), on_contact=lambda call: None, max_s=90.0)
-        async with aiohttp.ClientSession() as http:
-            return await caller.run(http)
+    async def scenario() -> tuple[WebCall, StoredContact | None]:
+        async with EtcdClient(site.host, site.resolved_ports()["etcd_client"]) as etcd:
+            caller = HangsUpOnGoodbye(site.http_url, "demo-web-call", "+4930555", dtmf="", patience_s=None,
+                                      key_prompts=set(), on_contact=lambda call: None, max_s=90.0,
+                                      store=ContactStore(etcd, CoordKeys(config.name)))
+            async with aiohttp.ClientSession() as http:
+                call = await caller.run(http)
+            return call, caller.in_etcd_at_goodbye
 
     try:
         launcher.up(config, config_path, run_dir, log=lambda m: None)
-        call = asyncio.run(scenario())
+        call, at_goodbye = asyncio.run(scenario())
         assert call.contact_id and not call.error, call
         assert call.hung_up and call.keys_pressed == "1" + "12345#" + "1", call
         deadline = time.monotonic() + 20
@@ -89,6 +103,8 @@ def test_a_caller_who_hangs_up_during_the_goodbye_keeps_the_callback(tmp_path: P
     finally:
         launcher.down(run_dir, log=lambda m: None)
     print(f"MEASURE the contact's events: {seen}")
+    assert at_goodbye is not None, "the goodbye started before etcd held the callback"
+    assert at_goodbye.contact.data.get("callback") == "booked" and at_goodbye.contact.state.value == "queued"
     assert ("callback_requested", None) in seen, seen
     assert ("queued", "callback") in seen, seen
     assert not [s for s in seen if s[0] in ("abandoned", "failed", "completed")], seen

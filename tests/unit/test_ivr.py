@@ -22,6 +22,7 @@ from vcc.core.flow import (
 from vcc.core.ivr import (
     Announce,
     BookCallback,
+    CallbackResult,
     CallerHungUp,
     CheckHoursRequest,
     CollectDigits,
@@ -298,11 +299,52 @@ def test_callback_offered_when_the_wait_is_unknown_and_accepted() -> None:
     call = Call(flow("offer", offer=OFFER, booked=HangUp(reason="callback_booked"), route=SALES))
     call.start()
     assert prompts(call.send(WaitEstimate(None, None))) == ["offer-callback"]
-    assert call.digits("1") == [
-        StopPrompt(1),
-        BookCallback("sales", "+4930123", {}),
-        HangUpAction("callback_booked"),
-    ]
+    assert call.digits("1") == [StopPrompt(1), BookCallback("sales", "+4930123", {})]
+    # the goodbye waits until the site says the booking is stored
+    assert call.send(CallbackResult(True)) == [HangUpAction("callback_booked")]
+    assert call.session.outcome == HangUpAction("callback_booked")
+
+
+def test_a_callback_that_could_not_be_stored_goes_down_the_declined_branch() -> None:
+    call = Call(flow("offer", offer=OFFER, booked=HangUp("we-will-call", "callback_booked"), route=SALES))
+    call.start()
+    call.send(WaitEstimate(600, 9))
+    assert call.digits("1")[-1] == BookCallback("sales", "+4930123", {})
+    assert not call.session.done
+    # the caller stays in line: routed like a caller who declined, the offer digit kept in the path
+    routed = call.send(CallbackResult(False, "etcd did not answer"))
+    assert routed == [RouteAction("sales", 0, {}, {}, (("offer", "1"),))]
+    assert any(e.what == "callback not booked: etcd did not answer" for e in call.session.transcript)
+
+
+def test_while_a_callback_is_booked_keys_wait_and_stale_events_are_ignored() -> None:
+    f = flow(
+        "offer",
+        offer=OfferCallback("offer-callback", "sales", accepted="more", declined="route", min_ewt_s=0),
+        more=Menu("anything-else", {"1": "route"}),
+        route=SALES,
+    )
+    call = Call(f)
+    call.start()
+    call.send(WaitEstimate(600, 9))
+    call.digits("1")
+    # a key, an old timer and a stray prompt end do nothing while the booking is in flight...
+    assert call.digits("1") == []
+    assert call.send(Timeout(call.timer_id)) == []
+    assert call.send(PromptFinished(call.play_id)) == []
+    assert call.send(WaitEstimate(1, 1)) == []
+    # ...and the key typed meanwhile answers the next menu once the callback is booked
+    assert call.send(CallbackResult(True))[-1] == RouteAction("sales", 0, {}, {}, (("offer", "1"), ("more", "1")))
+
+
+def test_a_caller_who_hangs_up_while_the_callback_is_booked_ends_the_session() -> None:
+    call = Call(flow("offer", offer=OFFER, booked=HangUp(), route=SALES))
+    call.start()
+    call.send(WaitEstimate(600, 9))
+    call.digits("1")
+    assert call.send(CallerHungUp()) == []
+    assert call.session.done and call.session.caller_hung_up
+    assert call.send(CallbackResult(True)) == []
 
 
 def test_callback_number_variable_wins_over_the_caller_id() -> None:
@@ -513,11 +555,14 @@ def _answer(pending: IvrAction | None, choice: int) -> IvrEvent:
             return HoursResult(choice % 2 == 0)
         case RequestWaitEstimate():
             return WaitEstimate(None if choice % 5 == 0 else float(choice % 300), choice % 7)
+        case BookCallback():
+            return CallbackResult(choice % 3 != 0, "" if choice % 3 else "not stored")
     return Started()
 
 
 NOISE = st.sampled_from(
-    [Digit("5"), Timeout(0), PromptFinished(0), HoursResult(True), WaitEstimate(1.0, 1), Started()]
+    [Digit("5"), Timeout(0), PromptFinished(0), HoursResult(True), WaitEstimate(1.0, 1), CallbackResult(True),
+     Started()]
 )
 
 
@@ -552,7 +597,8 @@ def test_random_callers_on_random_flows_always_end_and_nothing_follows_the_end(
             for a in actions
             if isinstance(
                 a,
-                PlayPrompt | Announce | CollectDigits | StartTimer | CheckHoursRequest | RequestWaitEstimate,
+                PlayPrompt | Announce | CollectDigits | StartTimer | CheckHoursRequest | RequestWaitEstimate
+                | BookCallback,
             )
         ]
         if waiting:

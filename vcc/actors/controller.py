@@ -109,6 +109,8 @@ class SiteController:
 
         self.contacts: dict[str, PlacedContact] = {}
         self.finished: dict[str, float] = {}  # recently finished contact ids (idempotent re-submits)
+        # media-IVR callbacks waiting for etcd to store them -> whether the caller hung up meanwhile
+        self.booking: dict[str, bool] = {}
         self.agents: dict[str, LoggedInAgent] = {}
         self.adopted_sites: list[str] = []
         self.watchers: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Queue[dict[str, Any] | None]]] = []
@@ -339,6 +341,9 @@ class SiteController:
                 continue
             if placed.record.data.get(CALLBACK) == "booked":  # the caller hangs up after booking: we call back
                 continue
+            if cid in self.booking:  # pressed the key for a callback: it stands if etcd stores it
+                self.booking[cid] = True
+                continue
             result = await self._call(placed.shard, ("abandon", cid, reason))
             if result.ok:
                 done.append(cid)
@@ -381,18 +386,28 @@ class SiteController:
             self._send(shard, ("enqueue", rec.id, rec.queue, res.priority_delta, rec.skills, rec.data))
             if target is not None:
                 self._send(shard, ("detach", rec.id), site_balance.send_to_site(self, target))
-        elif res.outcome == "callback":
-            if res.callback_number:
-                rec.data["callback_number"] = res.callback_number
-            # a booked callback has no live media: it becomes durable (etcd, adopted if this site dies)
-            rec.data[CALLBACK] = "booked"
-            placed.durable = True
-            self.durable.created(placed, DurableContact(
-                rec.id, rec.tenant, rec.channel, rec.queue or "", rec.arrived_at, rec.priority, ContactState.QUEUED,
-                self.site, {k: str(v) for k, v in rec.data.items()}))  # fmt: skip
-            self._send(shard, ("callback", rec.id, rec.queue, rec.data))
+        elif res.outcome == "callback":  # a scripted IVR's booking: written to etcd from here on
+            self.durable.created(placed, self.callback_contact(placed, res.callback_number))
+            self.queue_callback(placed, res.callback_number)
         else:
             self._send(shard, ("ivr_hangup", rec.id, res.reason))
+
+    def callback_contact(self, placed: PlacedContact, number: str | None) -> DurableContact:
+        """A booked callback as etcd holds it: it has no live media, so it is durable (adopted if this
+        site dies)."""
+        rec = placed.record
+        data = {**rec.data, **({"callback_number": number} if number else {}), CALLBACK: "booked"}
+        return DurableContact(rec.id, rec.tenant, rec.channel, rec.queue or "", rec.arrived_at, rec.priority,
+                              ContactState.QUEUED, self.site, {k: str(v) for k, v in data.items()})  # fmt: skip
+
+    def queue_callback(self, placed: PlacedContact, number: str | None) -> None:
+        rec = placed.record
+        if number:
+            rec.data["callback_number"] = number
+        rec.data[CALLBACK] = "booked"
+        placed.durable = True
+        assert placed.shard is not None
+        self._send(placed.shard, ("callback", rec.id, rec.queue, rec.data))
 
     # ================================================================== agents (more in vcc.actors.site_agents)
 
@@ -676,7 +691,7 @@ class SiteController:
             placed = self.contacts.get(cid)
             if placed is not None and placed.shard is not None and placed.state in (
                 ContactState.QUEUED.value, ContactState.ARRIVED.value, ContactState.IVR.value
-            ) and placed.record.data.get(CALLBACK) != "booked":  # a caller who booked a callback is not waiting
+            ) and placed.record.data.get(CALLBACK) != "booked" and cid not in self.booking:  # booked: not waiting
                 self._send(placed.shard, ("abandon", cid, "caller_hung_up"))
         if len(self.shards) > 1:
             site_balance.rebalance(self)

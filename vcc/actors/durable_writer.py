@@ -10,6 +10,10 @@ the commands to an ACD shard. Each contact carries the ``mod_revision`` of its l
 first; a contact whose revision is unknown (recovered, adopted) or stale (changed elsewhere) is
 read and written one at a time, as before.
 
+A create answers through the future ``created`` returns: ``True`` once etcd holds the contact, or
+``False`` once it is ``withdraw``-n before etcd took it (the media IVR tells a caller "we will call
+you back" only after ``True``; see ``site_media.book_callback``).
+
 The order of writes for one contact is kept: one flush at a time, queue updates before ends.
 An end is reported (``on_recorded``) only after etcd recorded it, or found that another site's
 adoption took the contact (``recorded=False``); while etcd cannot be reached the end is retried.
@@ -53,16 +57,35 @@ class DurableWriter:
         self._updates: list[PlacedContact] = []
         self._ends: list[_End] = []
         self.creating: set[str] = set()  # durable contacts not yet known to be in etcd
+        self._stored: dict[str, asyncio.Future[bool]] = {}  # each create's answer, until it has one
+        self._withdrawn: set[str] = set()  # creates in flight to drop if etcd refuses them
         self._wake = asyncio.Event()
         self.transactions = 0
 
     # --- what the controller asks for ----------------------------------------------------------
-    def created(self, placed: PlacedContact, contact: DurableContact) -> None:
+    def created(self, placed: PlacedContact, contact: DurableContact) -> asyncio.Future[bool]:
         """Write a contact that became durable here (a booked callback) to etcd, before any later
-        write of it; retried until etcd takes it."""
+        write of it; retried until etcd takes it or it is withdrawn. The future answers ``True``
+        when etcd holds it, ``False`` when it was withdrawn first."""
+        cid = contact.contact_id
+        stored = self._stored.get(cid)
+        if stored is None or stored.done():
+            stored = self._stored[cid] = asyncio.get_running_loop().create_future()
         self._creates.append((placed, contact))
-        self.creating.add(contact.contact_id)
+        self.creating.add(cid)
         self._wake.set()
+        return stored
+
+    def withdraw(self, contact_id: str) -> None:
+        """Give up a create etcd has not taken yet. One still waiting is dropped (answers ``False``);
+        one in flight answers with that transaction's outcome, and is not retried if it failed."""
+        waiting = [pc for pc in self._creates if pc[1].contact_id == contact_id]
+        if not waiting:
+            if contact_id in self.creating:
+                self._withdrawn.add(contact_id)
+            return
+        self._creates = [pc for pc in self._creates if pc[1].contact_id != contact_id]
+        self._answer(contact_id, False)
 
     def changed(self, placed: PlacedContact) -> None:
         """Record the contact's queue, priority and state as they are when written: QUEUED once
@@ -93,6 +116,9 @@ class DurableWriter:
                     await self._write_creates(creates)
                 except CoordError as e:  # FencedError included; what waits behind them keeps waiting
                     log.warning("storing %d durable contacts failed (%s); retrying", len(creates), e)
+                    for cid in {contact.contact_id for _, contact in creates} & self._withdrawn:
+                        self._answer(cid, False)
+                    creates = [pc for pc in creates if pc[1].contact_id in self.creating]
                     self._creates[:0] = creates
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
@@ -119,7 +145,14 @@ class DurableWriter:
         created = await self.store.create_many([contact for _, contact in creates], token)
         for (placed, _), (stored, new) in zip(creates, created, strict=True):
             placed.stored = stored if new else None  # known already (a retry that etcd did take): re-read
-            self.creating.discard(placed.record.id)
+            self._answer(placed.record.id, True)
+
+    def _answer(self, contact_id: str, stored: bool) -> None:
+        self.creating.discard(contact_id)
+        self._withdrawn.discard(contact_id)
+        future = self._stored.pop(contact_id, None)
+        if future is not None and not future.done():
+            future.set_result(stored)
 
     async def _write_updates(self, updates: list[PlacedContact]) -> None:
         """Write each contact's state as it is now, once (a contact re-queued after an offer, or

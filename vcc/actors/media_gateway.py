@@ -39,6 +39,8 @@ EVENTS_KEPT = 10_000
 FLUSH_EVERY_S = 1.0
 CLEANUP_EVERY_S = 3600.0
 ESTIMATE_TIMEOUT_S = 2.0
+# above the controller's own bound (SiteSettings.callback_confirm_s, at most 5 s, plus a write in flight)
+BOOK_TIMEOUT_S = 15.0
 
 
 class MediaGateway:
@@ -259,6 +261,21 @@ class MediaGateway:
         except Exception as exc:  # the site is busy or gone: the caller just hears no estimate
             log.warning("contact %s: wait estimate failed: %s", contact_id, exc)
             return None, None
+
+    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
+                            path: tuple[tuple[str, str], ...]) -> str:
+        """Ask the site to book a callback the caller accepted: '' once etcd holds it, else why not."""
+        est = self.estimator
+        if est is None:
+            return "no site to book the callback with"
+        try:
+            method = est.book_callback
+            args = (contact_id, queue, number, variables, path)
+            coro = method.remote(*args) if hasattr(method, "remote") else method(*args)
+            return str(await asyncio.wait_for(coro, BOOK_TIMEOUT_S))
+        except Exception as exc:  # the site is gone or stuck: the caller stays in line instead
+            log.warning("contact %s: callback booking failed: %s", contact_id, exc)
+            return f"the site did not answer the booking ({type(exc).__name__})"
 
     def call_ended(self, call: Call) -> None:
         if self.active.get(call.contact_id) is call:

@@ -61,7 +61,8 @@ EventSinkActor = ray.remote(EventSink)
 @ray.remote
 class WebActor:
     """Hosts the site's web front door (aiohttp in this actor's event loop); the media gateways ask
-    it for callers' positions and expected waits (``wait_estimate``)."""
+    it for callers' positions and expected waits (``wait_estimate``) and to book the callbacks
+    callers accept (``book_callback``)."""
 
     def __init__(self, settings: SiteSettings, config_yaml: str) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -97,6 +98,13 @@ class WebActor:
             return None, None
         result: tuple[float | None, int | None] = await self.door.wait_estimate(contact_id, tenant, queue)
         return result
+
+    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
+                            path: tuple[tuple[str, str], ...]) -> str:
+        if self.door is None:
+            return "the web front door is not started"
+        error: str = await self.door.book_callback(contact_id, queue, number, variables, path)
+        return error
 
     async def stop(self) -> None:
         if self.door is not None:

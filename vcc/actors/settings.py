@@ -27,3 +27,10 @@ class SiteSettings:
     tick_s: float = 0.05  # the longest a shard waits for work before running its clocks
     reconcile_s: float = 0.1
     site_balance_s: float = 0.5  # how often waiting contacts are reconsidered for another site
+
+    @property
+    def callback_confirm_s(self) -> float:
+        """How long a caller who pressed the key for a callback waits for etcd to store it before the
+        IVR gives up the booking (the caller stays in line instead): one lease TTL, after which a site
+        that etcd does not answer has fenced itself anyway, plus a second; at most 5 s of silence."""
+        return min(self.lease_ttl_s + 1.0, 5.0)

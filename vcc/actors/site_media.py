@@ -15,6 +15,8 @@ KPIs derive hold time and the transcript from the record.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ from vcc.core.model import ContactState
 if TYPE_CHECKING:
     from vcc.actors.controller import SiteController
 
+log = logging.getLogger(__name__)
 CONNECTED = ContactState.CONNECTED.value
 IVR_AT_GATEWAY = "ivr_at"  # attached-data key: "gateway" when the media gateway runs the flow
 MAX_CHAT_TEXT = 4000
@@ -148,8 +151,8 @@ def wrap_up_note(c: SiteController, agent: LoggedInAgent, cid: str, disposition:
 # ---------------------------------------------------------------------------- caller side
 
 
-def ivr_outcome(c: SiteController, cid: str, outcome: str, queue: str, priority_delta: int,
-                data: dict[str, str], reason: str, callback_number: str) -> str:
+async def ivr_outcome(c: SiteController, cid: str, outcome: str, queue: str, priority_delta: int,
+                      data: dict[str, str], reason: str, callback_number: str) -> str:
     """The media gateway's IVR finished with a contact: route it, book a callback or end it.
     Returns an error text or ''."""
     placed = c.contacts.get(cid)
@@ -161,14 +164,51 @@ def ivr_outcome(c: SiteController, cid: str, outcome: str, queue: str, priority_
         return f"outcome must be route, callback or hangup, not {outcome!r}"
     if outcome != "hangup" and queue and queue not in c.center.queues:
         return f"unknown queue {queue!r}"
+    if cid in c.booking:
+        return f"contact {cid!r}: its callback is being booked"
     rec = placed.record
     rec.data.update(data)
     if outcome != "hangup":
         rec.queue = queue or rec.queue
         if rec.queue is None:
             return f"contact {cid!r}: no queue to route to"
+    if outcome == "callback":
+        rec.priority += priority_delta
+        return await book_callback(c, placed, callback_number or None)
     c._after_ivr(IvrResult(rec, outcome, reason or "ivr_hangup", callback_number or None, priority_delta))
     return ""
+
+
+async def book_callback(c: SiteController, placed: PlacedContact, number: str | None) -> str:
+    """A caller in the media IVR pressed the key for a callback. The answer is '' only once etcd holds
+    the callback, so that the caller hears "we will call you back" only when a surviving site would
+    call back if this one died. If etcd does not take it within ``callback_confirm_s`` the write is
+    withdrawn, the contact stays in the IVR (the flow goes on as if the caller had declined) and
+    the error says why; a caller who hung up meanwhile is then abandoned."""
+    cid = placed.record.id
+    if placed.shard is None:
+        return f"contact {cid!r} is on its way to another site"
+    c.booking[cid] = False
+    stored = c.durable.created(placed, c.callback_contact(placed, number))
+    try:
+        try:
+            booked = await asyncio.wait_for(asyncio.shield(stored), c.settings.callback_confirm_s)
+        except TimeoutError:
+            c.durable.withdraw(cid)  # a write in flight still answers with its outcome
+            booked = await stored
+    finally:
+        caller_left = c.booking.pop(cid, False)
+    if booked and c.contacts.get(cid) is placed and placed.state not in TERMINAL:
+        c.queue_callback(placed, number)
+        return ""
+    if booked:  # only a site closing ends a contact while its callback is booked
+        log.error("contact %s: its callback was stored but the contact is gone here (%s)", cid, placed.state)
+        return f"contact {cid!r} ended while its callback was being booked"
+    log.warning("contact %s: the callback was not stored in etcd within %.1f s", cid, c.settings.callback_confirm_s)
+    if caller_left:
+        await c.abandon([cid])
+    return (f"contact {cid!r}: the callback could not be stored (etcd did not take it within "
+            f"{c.settings.callback_confirm_s:g} s)")
 
 
 def position(c: SiteController, cid: str) -> dict[str, Any]:

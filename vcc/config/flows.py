@@ -83,8 +83,14 @@ class OfferCallbackNode(ConfigModel):
     type: Literal["offer_callback"]
     prompt: str = Field(min_length=1, description=_PROMPT)
     queue: Id = Field(description="Queue of the same tenant, with `callback_offered: true`.")
-    accepted: NodeId = Field(description="Node after the caller accepts.")
-    declined: NodeId = Field(description="Node after the caller declines, or when not offered.")
+    accepted: NodeId = Field(
+        description="Node after the caller accepts, once the site has the callback stored in etcd (usually a "
+        "goodbye: \"we will call you back\")."
+    )
+    declined: NodeId = Field(
+        description="Node after the caller declines, when not offered, or when the callback could not be stored "
+        "(etcd did not take it in time: the caller stays in line)."
+    )
     accept_digit: Digit = Field("1", description="Digit that accepts.")
     min_ewt_s: float = Field(0.0, ge=0, description="Offer only when the EWT is at least this long.")
     timeout_s: float = Field(5.0, gt=0, le=60, description="Seconds to wait for the digit.")

@@ -16,8 +16,11 @@ Rules the worker can rely on:
 * Digits count while the caller is asked for input and while a barge-in prompt (menu, collect,
   callback offer) plays, which the first digit stops (``StopPrompt``). Digits during a plain
   prompt, an announcement or a goodbye are dropped; digits typed while the IVR waits on the worker
-  (hours check, wait estimate) are kept as type-ahead for the next input node, which then skips its
-  prompt.
+  (hours check, wait estimate, callback booking) are kept as type-ahead for the next input node,
+  which then skips its prompt.
+* ``BookCallback`` waits for ``CallbackResult``: the caller hears the flow's ``accepted`` branch
+  (usually "we will call you back") only once the site has the booking safe; when it could not be
+  stored, the flow goes on down the ``declined`` branch, as if the caller had declined.
 * ``RouteAction`` and ``HangUpAction`` are terminal: after one, every event yields no action.
   ``CallerHungUp`` ends the session at any point, without an action.
 * One event may visit at most ``step_budget`` nodes and a session at most ``session_budget``;
@@ -87,11 +90,20 @@ class WaitEstimate:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackResult:
+    """Answer to ``BookCallback``: ``booked`` once the site holds the callback durably (etcd), else
+    ``False`` with ``reason``."""
+
+    booked: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CallerHungUp:
     pass
 
 
-IvrEvent = Started | PromptFinished | Digit | Timeout | HoursResult | WaitEstimate | CallerHungUp
+IvrEvent = Started | PromptFinished | Digit | Timeout | HoursResult | WaitEstimate | CallbackResult | CallerHungUp
 
 # --- actions (interpreter -> worker) ------------------------------------------------------------
 
@@ -157,7 +169,7 @@ class Announce:
 @dataclass(frozen=True, slots=True)
 class BookCallback:
     """Book a callback in ``queue`` to ``number`` (the ``callback_number`` variable, else the caller
-    id); the flow goes on (usually to a goodbye)."""
+    id); answer with ``CallbackResult``. The flow goes on (usually to a goodbye) once it is booked."""
 
     queue: str
     number: str | None
@@ -216,6 +228,7 @@ class _Wait(Enum):
     INPUT = "input"  # digits or the input timer
     HOURS = "hours"
     ESTIMATE = "estimate"
+    BOOKING = "booking"  # a callback booking, until the site says it is stored
     DONE = "done"
 
 
@@ -317,6 +330,11 @@ class IvrSession:
                 self._goto(node.open if is_open else node.closed, "ivr_hangup")
             case WaitEstimate() if self._wait is _Wait.ESTIMATE:
                 self._estimate(event)
+            case CallbackResult(booked=booked, reason=reason) if self._wait is _Wait.BOOKING:
+                node = self._current()
+                assert isinstance(node, OfferCallback)
+                self._log("callback booked" if booked else f"callback not booked: {reason}")
+                self._goto(node.accepted if booked else node.declined, "ivr_hangup")
             case _:
                 self._log(f"ignored {type(event).__name__}")
 
@@ -324,7 +342,7 @@ class IvrSession:
         return self._wait is _Wait.INPUT or (self._wait is _Wait.PROMPT and self._barge_in)
 
     def _digit(self, digit: str) -> None:
-        if self._wait in (_Wait.HOURS, _Wait.ESTIMATE):
+        if self._wait in (_Wait.HOURS, _Wait.ESTIMATE, _Wait.BOOKING):
             if len(self._typeahead) < _MAX_TYPEAHEAD:
                 self._typeahead.append(digit)
             return
@@ -345,10 +363,12 @@ class IvrSession:
                 self._path.append((self._at(), digit))
                 accepted = digit == node.accept_digit
                 self._log(f"digit {digit}: callback {'accepted' if accepted else 'declined'}")
-                if accepted:
+                if accepted:  # the accepted branch waits for the site's CallbackResult
                     number = self.variables.get("callback_number", self.caller)
                     self._out.append(BookCallback(node.queue, number, dict(self.variables)))
-                self._goto(node.accepted if accepted else node.declined, "ivr_hangup")
+                    self._wait = _Wait.BOOKING
+                else:
+                    self._goto(node.declined, "ivr_hangup")
             case _:  # pragma: no cover - only input nodes wait for input
                 raise AssertionError(f"input while at {node!r}")
 

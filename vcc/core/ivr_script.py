@@ -4,7 +4,8 @@ signaling-only contact, a load generator's caller, a bot in a drill).
 
 The caller listens to every prompt to its end unless the prompt allows barge-in and it still has a
 key to press; it presses its next key whenever the IVR listens, and lets the timer run out when it
-has none left. Hours checks and wait estimates are answered at once by the callbacks given. Prompts
+has none left. Hours checks and wait estimates are answered at once by the callbacks given, and a
+callback booking as booked (the site stores it when the outcome reaches it). Prompts
 take no time here: the worker with real media (a later plane) plays them for real.
 """
 
@@ -18,6 +19,7 @@ from vcc.core.flow import Flow
 from vcc.core.ivr import (
     Announce,
     BookCallback,
+    CallbackResult,
     CheckHoursRequest,
     CollectDigits,
     Digit,
@@ -100,8 +102,9 @@ def run_scripted(
                 case RequestWaitEstimate():
                     ewt_s, position = wait_estimate(action.queue)
                     pending.append(WaitEstimate(ewt_s, position))
-                case BookCallback():
+                case BookCallback():  # no caller waits on the line: the site books it from the outcome
                     callback = action
+                    pending.append(CallbackResult(True))
                 case RouteAction() | HangUpAction():
                     pass
         if session.done:

@@ -49,9 +49,10 @@ class SiteApi(pb_grpc.SiteApiServicer):
         return pb.AbandonReply(abandoned=abandoned)
 
     async def IvrOutcome(self, request: pb.IvrOutcomeRequest, context: Any) -> pb.IvrOutcomeReply:
-        error = site_media.ivr_outcome(self.c, request.contact_id, request.outcome, request.queue,
-                                       request.priority_delta, dict(request.data), request.reason,
-                                       request.callback_number)
+        # shielded: a gateway giving up on a callback booking must not cut the controller's work in two
+        error = await asyncio.shield(site_media.ivr_outcome(
+            self.c, request.contact_id, request.outcome, request.queue, request.priority_delta, dict(request.data),
+            request.reason, request.callback_number))
         return pb.IvrOutcomeReply(ok=not error, error=error)
 
     async def GetPosition(self, request: pb.PositionRequest, context: Any) -> pb.Position:

@@ -20,6 +20,7 @@ from vcc.core.flow import Flow
 from vcc.core.ivr import (
     Announce,
     BookCallback,
+    CallbackResult,
     CheckHoursRequest,
     CollectDigits,
     Digit,
@@ -67,6 +68,8 @@ class CallHost(Protocol):
     def emit(self, contact_id: str, kind: str, **fields: Any) -> None: ...
     def is_open(self, tenant: str, now: float) -> bool: ...
     async def wait_estimate(self, contact_id: str, tenant: str, queue: str) -> tuple[float | None, int | None]: ...
+    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
+                            path: tuple[tuple[str, str], ...]) -> str: ...
     def call_ended(self, call: Call) -> None: ...
 
 
@@ -368,12 +371,7 @@ class Call:
                 self.prompt = PromptPlayer(pcm, play_id)
                 self.host.emit(self.contact_id, "announce", text=text, ewt_s=ewt_s, position=position)
             case BookCallback():
-                # the booking goes to the site now, not after the goodbye: a caller who hangs up on
-                # hearing "we will call you back" keeps the callback, and the site writes it to etcd
-                # while the goodbye plays
-                self.callback = action
-                self._report_ivr("callback", queue=action.queue, variables=action.variables, reason="callback_booked",
-                                 callback_number=action.number)
+                self._spawn(self._book_callback(action))
             case RouteAction(queue=queue):
                 self.queue, self.state = queue, "queued"
                 self._report_ivr("route", queue=queue, priority_delta=action.priority_delta, skills=action.skills,
@@ -383,6 +381,20 @@ class Call:
                 if self.callback is None:  # a booked callback was reported when it was booked
                     self._report_ivr("hangup", reason=reason)
                 self._spawn(self.end(reason, "gateway"))
+
+    async def _book_callback(self, action: BookCallback) -> None:
+        """The site stores the callback (etcd) before the IVR goes on: the caller hears "we will call
+        you back" only once a surviving site would call back if this one died, and stays in line
+        (the flow's declined branch) if it could not be stored. A caller who hangs up meanwhile
+        keeps the callback if it is stored: the site finishes the booking on its own."""
+        path = tuple(self.ivr.path) if self.ivr else ()
+        error = await self.host.book_callback(self.contact_id, action.queue, action.number, action.variables, path)
+        if not error:
+            self.callback = action
+        self._report_ivr("callback", queue=action.queue, variables=action.variables, path=path,
+                         reason="callback_booked" if not error else f"callback_not_booked: {error}",
+                         callback_number=action.number)  # fmt: skip
+        self._ivr_events.put_nowait(CallbackResult(not error, error))
 
     def _report_ivr(self, outcome: str, *, queue: str | None = None, priority_delta: int = 0,
                     skills: dict[str, int] | None = None, variables: dict[str, str] | None = None,

@@ -20,7 +20,7 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,16 @@ def door_settings(config: Any, site: str, grpc_address: str, run_dir: str) -> Fr
 
 def is_web_widget(address: str) -> bool:
     return bool(WIDGET.match(address)) and "@" not in address
+
+
+def ivr_request(contact_id: str, outcome: str, queue: str, priority_delta: int, variables: Mapping[str, Any],
+                path: Sequence[Sequence[str]], reason: str, callback_number: str | None) -> pb.IvrOutcomeRequest:
+    """A gateway IVR's outcome for the site; the menu path goes in the record as ``ivr_path``."""
+    data = {str(k): str(v) for k, v in variables.items()}
+    if path:
+        data["ivr_path"] = " ".join(f"{node}:{digit}" if digit else str(node) for node, digit in path)
+    return pb.IvrOutcomeRequest(contact_id=contact_id, outcome=outcome, queue=queue, priority_delta=priority_delta,
+                                data=data, reason=reason, callback_number=callback_number or "")
 
 
 class FrontDoor:
@@ -178,6 +188,18 @@ class FrontDoor:
             return None, None
         return (pos.ewt_s if pos.ewt_s >= 0 else None), pos.position
 
+    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
+                            path: Sequence[Sequence[str]]) -> str:
+        """A gateway's caller accepted a callback: '' once the site has it stored in etcd, else why not."""
+        from vcc.actors.media_gateway import BOOK_TIMEOUT_S
+
+        request = ivr_request(contact_id, "callback", queue, 0, variables, path, "callback_booked", number)
+        try:
+            reply = await self.site_api().IvrOutcome(request, timeout=BOOK_TIMEOUT_S)
+        except grpc.aio.AioRpcError as e:
+            return f"the site did not answer the booking: {e.code().name}"
+        return "" if reply.ok else reply.error
+
     # ------------------------------------------------------------------ what the gateways report
 
     async def _gateway_events(self, index: int, gateway: ActorPort) -> None:
@@ -203,15 +225,11 @@ class FrontDoor:
         cid = str(e.get("contact_id", ""))
         kind = e.get("kind")
         api = self.site_api()
-        if kind == "ivr":
-            data = {str(k): str(v) for k, v in (e.get("variables") or {}).items()}
-            path = e.get("path") or []
-            if path:
-                data["ivr_path"] = " ".join(f"{node}:{digit}" if digit else str(node) for node, digit in path)
-            reply = await api.IvrOutcome(pb.IvrOutcomeRequest(
-                contact_id=cid, outcome=str(e.get("outcome", "")), queue=str(e.get("queue") or ""),
-                priority_delta=int(e.get("priority_delta") or 0), data=data, reason=str(e.get("reason") or ""),
-                callback_number=str(e.get("callback_number") or "")), timeout=5.0)
+        if kind == "ivr" and e.get("outcome") != "callback":  # a callback was booked by book_callback
+            reply = await api.IvrOutcome(ivr_request(
+                cid, str(e.get("outcome", "")), str(e.get("queue") or ""), int(e.get("priority_delta") or 0),
+                e.get("variables") or {}, e.get("path") or [], str(e.get("reason") or ""),
+                e.get("callback_number")), timeout=5.0)  # fmt: skip
             if not reply.ok:
                 log.warning("IVR outcome of %s refused: %s", cid, reply.error)
         elif kind == "recording":
