@@ -5,13 +5,19 @@ account number, then 1 at the callback offer (nobody is staffed, so the wait is 
 is offered). The callback stays booked: the contact is `callback_requested`, queued in the callback
 queue and written to etcd, and the caller's hang-up does not abandon it. (Before: the gateway told
 the site about the booking only after the goodbye had played, so a caller who hung up during it was
-abandoned and never called back.) And the goodbye plays only once etcd holds the callback: the test
-reads etcd the moment the goodbye starts. (Before: the goodbye started while the write was in flight,
-so a site dying then lost a callback the caller had been promised.)"""
+abandoned and never called back.)
+
+And the goodbye plays only once etcd holds the callback: the site's etcd member is frozen (SIGSTOP)
+for 0.6 s as the caller presses 1 at the offer, well inside the lease, so the booking's write waits;
+the goodbye must start after the member is resumed, and etcd must hold the callback when it does.
+(Before: the goodbye started while the write was in flight, so a site dying then lost a callback the
+caller had been promised.)"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +31,7 @@ from vcc.coord.client import EtcdClient
 from vcc.coord.keys import CoordKeys
 from vcc.coord.store import ContactStore, StoredContact
 from vcc.drills.logs import all_events
-from vcc.load.media import WebCall, WebCaller
+from vcc.load.media import WebCaller
 from vcc.media.peer import TonePeer
 from vcc.runtime import launcher
 
@@ -42,10 +48,22 @@ class HangsUpOnGoodbye(WebCaller):
 
     keys = {MENU: "1", ACCOUNT: "12345#", OFFER: "1"}
 
-    def __init__(self, *args: Any, store: ContactStore, **kwargs: Any) -> None:
+    FREEZE_S = 0.6
+
+    def __init__(self, *args: Any, store: ContactStore, etcd_pid: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.store = store
+        self.store, self.etcd_pid = store, etcd_pid
         self.in_etcd_at_goodbye: StoredContact | None = None
+        self.resumed_at = self.goodbye_at = 0.0
+        self._thaw: asyncio.Task[None] | None = None
+
+    async def _freeze_etcd(self) -> None:
+        os.kill(self.etcd_pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(self.FREEZE_S)
+        finally:
+            os.kill(self.etcd_pid, signal.SIGCONT)
+            self.resumed_at = time.time()
 
     async def _converse(self, ws: aiohttp.ClientWebSocketResponse, peer: TonePeer, listener: Any) -> None:
         self.ws, self.peer = ws, peer
@@ -55,7 +73,10 @@ class HangsUpOnGoodbye(WebCaller):
         e = m.get("event") or {}
         if m.get("type") == "media" and e.get("kind") == "prompt":
             prompt = str(e.get("prompt"))
+            if prompt == OFFER:
+                self._thaw = asyncio.ensure_future(self._freeze_etcd())
             if prompt == GOODBYE:
+                self.goodbye_at = time.time()
                 self.in_etcd_at_goodbye = await self.store.get(self.call.contact_id)
                 self.call.hung_up = True
                 await self.ws.send_json({"op": "hangup"})
@@ -81,18 +102,23 @@ def test_a_caller_who_hangs_up_during_the_goodbye_keeps_the_callback(tmp_path: P
         return [(e["state"], e.get("reason")) for e in all_events(run_dir)
                 if e.get("kind") == "contact" and e.get("contact_id") == cid]
 
-    async def scenario() -> tuple[WebCall, StoredContact | None]:
+    async def scenario(etcd_pid: int) -> HangsUpOnGoodbye:
         async with EtcdClient(site.host, site.resolved_ports()["etcd_client"]) as etcd:
+            store = ContactStore(etcd, CoordKeys(config.name))
+            await store.get("warm-up")  # connected before the member is frozen
             caller = HangsUpOnGoodbye(site.http_url, "demo-web-call", "+4930555", dtmf="", patience_s=None,
                                       key_prompts=set(), on_contact=lambda call: None, max_s=90.0,
-                                      store=ContactStore(etcd, CoordKeys(config.name)))
+                                      store=store, etcd_pid=etcd_pid)
             async with aiohttp.ClientSession() as http:
-                call = await caller.run(http)
-            return call, caller.in_etcd_at_goodbye
+                await caller.run(http)
+            if caller._thaw is not None:
+                await caller._thaw
+            return caller
 
     try:
-        launcher.up(config, config_path, run_dir, log=lambda m: None)
-        call, at_goodbye = asyncio.run(scenario())
+        state = launcher.up(config, config_path, run_dir, log=lambda m: None)
+        caller = asyncio.run(scenario(state.sites[site.id].etcd_pid))
+        call = caller.call
         assert call.contact_id and not call.error, call
         assert call.hung_up and call.keys_pressed == "1" + "12345#" + "1", call
         deadline = time.monotonic() + 20
@@ -103,6 +129,9 @@ def test_a_caller_who_hangs_up_during_the_goodbye_keeps_the_callback(tmp_path: P
     finally:
         launcher.down(run_dir, log=lambda m: None)
     print(f"MEASURE the contact's events: {seen}")
+    print(f"MEASURE goodbye started {caller.goodbye_at - caller.resumed_at:+.3f} s after etcd was resumed")
+    assert caller.resumed_at and caller.goodbye_at > caller.resumed_at, "the goodbye did not wait for etcd"
+    at_goodbye = caller.in_etcd_at_goodbye
     assert at_goodbye is not None, "the goodbye started before etcd held the callback"
     assert at_goodbye.contact.data.get("callback") == "booked" and at_goodbye.contact.state.value == "queued"
     assert ("callback_requested", None) in seen, seen
