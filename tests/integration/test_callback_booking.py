@@ -61,16 +61,20 @@ class Booking:
         await self.client.close()
         await self.site.stop()
 
-    def hold_creates(self, *, fail: bool = False) -> asyncio.Event:
-        """The site's etcd creates wait until the returned event is set, then go through (or fail)."""
+    def hold_creates(self, *, fail: bool = False, applied: bool = True) -> asyncio.Event:
+        """The site's etcd creates wait until the returned event is set, then go through, or fail
+        (``applied``: etcd applied the transaction, but its answer is lost)."""
         release = asyncio.Event()
 
         async def held_create_many(contacts: list, token: object) -> list:  # type: ignore[type-arg]
             self.attempts.extend(c.contact_id for c in contacts)
             await release.wait()
-            if fail:
-                raise CoordError("etcd Txn: UNAVAILABLE (injected)")
-            return await self.real_create_many(contacts, token)  # type: ignore[arg-type]
+            if not fail:
+                return await self.real_create_many(contacts, token)  # type: ignore[arg-type]
+            if applied:
+                await self.real_create_many(contacts, token)  # type: ignore[arg-type]
+                raise CoordError("etcd Txn: DEADLINE_EXCEEDED (injected, after etcd applied it)")
+            raise CoordError("etcd Txn: UNAVAILABLE (injected)")
 
         self.store.create_many = held_create_many  # type: ignore[method-assign]
         return release
@@ -143,7 +147,7 @@ def test_a_callback_etcd_cannot_store_is_withdrawn_and_the_caller_stays_in_line(
 ) -> None:
     async def scenario() -> None:
         async with Booking(etcd, coord_keys, tmp_path) as b:
-            b.hold_creates(fail=True).set()
+            b.hold_creates(fail=True, applied=False).set()
             await b.caller_in_ivr("bk2")
             answer = await b.book("bk2")
             state_after = b.state("bk2")
@@ -192,6 +196,47 @@ def test_a_write_in_flight_when_the_wait_ends_still_books_the_callback(
     asyncio.run(scenario())
 
 
+def test_a_withdrawn_write_that_etcd_applied_after_all_is_ended_there(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """The write was in flight when the wait ended, and its answer was lost although etcd applied it:
+    the caller was told it could not be booked and stays in line, so the record must not stay a
+    queued callback (a survivor would adopt it and call back a caller already served). The writer
+    makes the key terminal (failed, withdrawn)."""
+
+    async def scenario() -> None:
+        async with Booking(etcd, coord_keys, tmp_path) as b:
+            release = b.hold_creates(fail=True, applied=True)
+            await b.caller_in_ivr("bk5")
+            reply = b.book("bk5")
+            await asyncio.sleep(b.c.settings.callback_confirm_s + 0.5)
+            release.set()
+            answer = await reply
+            swept: list[Any] = []
+
+            async def ended_in_etcd() -> None:
+                while not swept:
+                    got = await b.store.get("bk5")
+                    if got is not None and got.contact.terminal:
+                        swept.append(got)
+                    await asyncio.sleep(0.1)
+
+            await asyncio.wait_for(ended_in_etcd(), 10.0)
+            b.store.create_many = b.real_create_many  # type: ignore[method-assign]
+            route = await b.api.IvrOutcome(ivr_request("bk5", "route", "demo-support", 0, {}, [["callback", "1"]],
+                                                       "", None), timeout=5.0)  # fmt: skip
+            handled = await b.served("bk5")
+            await wait_for(lambda: "completed" in b.journey("bk5"), 10.0)
+            journey = b.journey("bk5")
+        assert not answer.ok and "could not be stored" in answer.error, answer
+        [ended] = swept
+        assert ended.contact.state.value == "failed" and ended.contact.data.get("withdrawn") == "true", ended
+        assert route.ok, route.error
+        assert "callback_requested" not in journey and handled["bk5"] == 1, (journey, handled)
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("stored", [True, False], ids=["stored", "not_stored"])
 def test_a_caller_who_hangs_up_during_the_booking(
     etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path, stored: bool
@@ -201,7 +246,7 @@ def test_a_caller_who_hangs_up_during_the_booking(
 
     async def scenario() -> None:
         async with Booking(etcd, coord_keys, tmp_path) as b:
-            decide = b.hold_creates(fail=not stored)
+            decide = b.hold_creates(fail=not stored, applied=False)
             await b.caller_in_ivr("bk4")
             reply = b.book("bk4")
             await wait_for(lambda: "bk4" in b.c.booking)

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -163,6 +164,42 @@ def test_contacts_cas_complete_once_and_stale_sessions_cannot_write(
                 await store_a.update(again, again.contact, stale)
             with pytest.raises(FencedError):
                 _ = sa.token
+
+    asyncio.run(body())
+
+
+def test_a_withdrawn_create_leaves_a_terminal_key_whether_or_not_it_landed(
+    etcd: EtcdCluster, coord_keys: CoordKeys
+) -> None:
+    """``withdraw`` after a create whose answer was lost: if the create had not landed, the key is a
+    terminal tombstone (on the retention lease) and the create landing late finds it taken; if it
+    had landed, the contact is ended there. A contact another site adopted is left alone."""
+
+    async def body() -> None:
+        async with client(etcd, "a") as ca:
+            sa = SiteSession(ca, coord_keys, "a")
+            ta = await sa.start()
+            store = ContactStore(ca, coord_keys)
+            # never landed: a tombstone, and the late create is a no-op
+            assert await store.withdraw(contact("w1", "a", 1)) is False
+            late, new = await store.create(contact("w1", "a", 1), ta)
+            assert not new and late.contact.state is ContactState.FAILED and late.contact.data["withdrawn"] == "true"
+            kv = await ca.get(coord_keys.contact("w1"))
+            assert kv is not None and kv.lease != 0
+            # landed: ended in place
+            await store.create(contact("w2", "a", 2), ta)
+            assert await store.withdraw(contact("w2", "a", 2)) is True
+            w2 = await store.get("w2")
+            assert w2 is not None and w2.contact.state is ContactState.FAILED and w2.contact.terminal
+            # adopted by another site meanwhile: its contact now
+            await store.create(contact("w3", "a", 3), ta)
+            w3 = await store.get("w3")
+            assert w3 is not None
+            await store.update(w3, replace(w3.contact, owner_site="b"), ta)
+            assert await store.withdraw(contact("w3", "a", 3)) is True
+            w3 = await store.get("w3")
+            assert w3 is not None and w3.contact.state is ContactState.QUEUED and w3.contact.owner_site == "b"
+            await sa.close()
 
     asyncio.run(body())
 

@@ -12,7 +12,10 @@ read and written one at a time, as before.
 
 A create answers through the future ``created`` returns: ``True`` once etcd holds the contact, or
 ``False`` once it is ``withdraw``-n before etcd took it (the media IVR tells a caller "we will call
-you back" only after ``True``; see ``site_media.book_callback``).
+you back" only after ``True``; see ``site_media.book_callback``). A withdrawn create whose
+transaction failed in flight may have been applied all the same: its key is then made terminal
+(``ContactStore.withdraw``, retried until etcd answers), so no site adopts a contact that went on
+as a live call.
 
 The order of writes for one contact is kept: one flush at a time, queue updates before ends.
 An end is reported (``on_recorded``) only after etcd recorded it, or found that another site's
@@ -59,6 +62,7 @@ class DurableWriter:
         self.creating: set[str] = set()  # durable contacts not yet known to be in etcd
         self._stored: dict[str, asyncio.Future[bool]] = {}  # each create's answer, until it has one
         self._withdrawn: set[str] = set()  # creates in flight to drop if etcd refuses them
+        self._sweeps: list[DurableContact] = []  # withdrawn after a failure in flight: make terminal
         self._wake = asyncio.Event()
         self.transactions = 0
 
@@ -116,14 +120,18 @@ class DurableWriter:
                     await self._write_creates(creates)
                 except CoordError as e:  # FencedError included; what waits behind them keeps waiting
                     log.warning("storing %d durable contacts failed (%s); retrying", len(creates), e)
-                    for cid in {contact.contact_id for _, contact in creates} & self._withdrawn:
-                        self._answer(cid, False)
+                    for _, contact in creates:
+                        if contact.contact_id in self._withdrawn:
+                            self._answer(contact.contact_id, False)
+                            self._sweeps.append(contact)
                     creates = [pc for pc in creates if pc[1].contact_id in self.creating]
                     self._creates[:0] = creates
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     self._wake.set()
                     continue
+            if self._sweeps:
+                await self._sweep()
             updates, self._updates = self._updates, []
             ends, self._ends = self._ends, []
             if updates:
@@ -153,6 +161,21 @@ class DurableWriter:
         future = self._stored.pop(contact_id, None)
         if future is not None and not future.done():
             future.set_result(stored)
+
+    async def _sweep(self) -> None:
+        """Make terminal the keys of withdrawn creates that may have landed; retried while etcd fails."""
+        while self._sweeps:
+            contact = self._sweeps[0]
+            try:
+                landed = await self.store.withdraw(contact)
+            except CoordError as e:
+                log.warning("clearing the withdrawn contact %s failed (%s); retrying", contact.contact_id, e)
+                await asyncio.sleep(0.5)
+                self._wake.set()
+                return
+            self._sweeps.pop(0)
+            if landed:
+                log.warning("contact %s: a withdrawn create had landed in etcd; now ended there", contact.contact_id)
 
     async def _write_updates(self, updates: list[PlacedContact]) -> None:
         """Write each contact's state as it is now, once (a contact re-queued after an offer, or

@@ -173,13 +173,12 @@ async def ivr_outcome(c: SiteController, cid: str, outcome: str, queue: str, pri
         if rec.queue is None:
             return f"contact {cid!r}: no queue to route to"
     if outcome == "callback":
-        rec.priority += priority_delta
-        return await book_callback(c, placed, callback_number or None)
+        return await book_callback(c, placed, callback_number or None, priority_delta)
     c._after_ivr(IvrResult(rec, outcome, reason or "ivr_hangup", callback_number or None, priority_delta))
     return ""
 
 
-async def book_callback(c: SiteController, placed: PlacedContact, number: str | None) -> str:
+async def book_callback(c: SiteController, placed: PlacedContact, number: str | None, priority_delta: int = 0) -> str:
     """A caller in the media IVR pressed the key for a callback. The answer is '' only once etcd holds
     the callback, so that the caller hears "we will call you back" only when a surviving site would
     call back if this one died. If etcd does not take it within ``callback_confirm_s`` the write is
@@ -189,6 +188,7 @@ async def book_callback(c: SiteController, placed: PlacedContact, number: str | 
     if placed.shard is None:
         return f"contact {cid!r} is on its way to another site"
     c.booking[cid] = False
+    placed.record.priority += priority_delta
     stored = c.durable.created(placed, c.callback_contact(placed, number))
     try:
         try:
@@ -205,6 +205,7 @@ async def book_callback(c: SiteController, placed: PlacedContact, number: str | 
         log.error("contact %s: its callback was stored but the contact is gone here (%s)", cid, placed.state)
         return f"contact {cid!r} ended while its callback was being booked"
     log.warning("contact %s: the callback was not stored in etcd within %.1f s", cid, c.settings.callback_confirm_s)
+    placed.record.priority -= priority_delta  # the caller stays in line: the route outcome brings its own
     if caller_left:
         await c.abandon([cid])
     return (f"contact {cid!r}: the callback could not be stored (etcd did not take it within "

@@ -209,6 +209,29 @@ class ContactStore:
             if await self.set_state(stored, ContactState.COMPLETED, token) is not None:
                 return True
 
+    async def withdraw(self, contact: DurableContact) -> bool:
+        """Leave nothing live behind a create its site gave up on after the transaction failed in
+        flight (etcd may have applied it all the same): the key ends terminal (``failed``, reason
+        ``withdrawn``, kept for the retention period) whether or not the create landed, and a late
+        landing of it finds the key taken and does nothing. Returns True if the create had landed.
+        A contact another site has adopted meanwhile is left to it."""
+        key = self.keys.contact(contact.contact_id)
+        tombstone = replace(contact, state=ContactState.FAILED, data={**contact.data, "withdrawn": "true"})
+        while True:
+            lease = await self._retention_lease()
+            result = await self.client.txn([absent(key)], [Put(key, tombstone.to_json(), lease)], [Get(key)])
+            if result.succeeded:
+                return False
+            current = result.gets[0]
+            if current is None:
+                continue  # deleted in between (purged): try again
+            stored = StoredContact.of(current)
+            if stored.contact.terminal or stored.contact.owner_site != contact.owner_site:
+                return True
+            data = {**stored.contact.data, "withdrawn": "true"}
+            if await self.update(stored, replace(stored.contact, state=ContactState.FAILED, data=data)) is not None:
+                return True
+
     # --- batched writes (the hot path: one transaction for many contacts) ---------------------
     async def create_many(
         self, contacts: list[DurableContact], token: SessionToken
