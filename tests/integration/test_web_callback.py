@@ -8,7 +8,8 @@ the site about the booking only after the goodbye had played, so a caller who hu
 abandoned and never called back.)
 
 And the goodbye plays only once etcd holds the callback: the site's etcd member is frozen (SIGSTOP)
-for 0.6 s as the caller presses 1 at the offer, well inside the lease, so the booking's write waits;
+for 1 s as the caller presses 1 at the offer, so the booking's write waits (the lease TTL is 5 s
+here, so the freeze is shorter than a keepalive's timeout and the site never fences over it);
 the goodbye must start after the member is resumed, and etcd must hold the callback when it does.
 (Before: the goodbye started while the write was in flight, so a site dying then lost a callback the
 caller had been promised.)"""
@@ -24,6 +25,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from tests.integration.test_load_media import always_open_dev_cluster
 from vcc.config import load_config
@@ -48,7 +50,7 @@ class HangsUpOnGoodbye(WebCaller):
 
     keys = {MENU: "1", ACCOUNT: "12345#", OFFER: "1"}
 
-    FREEZE_S = 0.6
+    FREEZE_S = 1.0
 
     def __init__(self, *args: Any, store: ContactStore, etcd_pid: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -94,6 +96,9 @@ class HangsUpOnGoodbye(WebCaller):
 
 def test_a_caller_who_hangs_up_during_the_goodbye_keeps_the_callback(tmp_path: Path) -> None:
     config_path = always_open_dev_cluster(tmp_path)
+    raw = yaml.safe_load(config_path.read_text())
+    raw["runtime"]["lease_ttl_s"] = 5  # keepalives time out after 1.25 s: longer than the freeze
+    config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     config = load_config(config_path)
     run_dir = tmp_path / "run"
     site = config.sites[0]
