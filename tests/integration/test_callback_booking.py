@@ -196,13 +196,15 @@ def test_a_write_in_flight_when_the_wait_ends_still_books_the_callback(
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("then", ["route", "book_again"])
 def test_a_withdrawn_write_that_etcd_applied_after_all_is_ended_there(
-    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path, then: str
 ) -> None:
     """The write was in flight when the wait ended, and its answer was lost although etcd applied it:
     the caller was told it could not be booked and stays in line, so the record must not stay a
     queued callback (a survivor would adopt it and call back a caller already served). The writer
-    makes the key terminal (failed, withdrawn)."""
+    makes the key terminal (failed, withdrawn). Then the caller is routed; or, in a flow that offers
+    the callback again, books it again: that booking takes the key back (queued, this site's)."""
 
     async def scenario() -> None:
         async with Booking(etcd, coord_keys, tmp_path) as b:
@@ -223,16 +225,26 @@ def test_a_withdrawn_write_that_etcd_applied_after_all_is_ended_there(
 
             await asyncio.wait_for(ended_in_etcd(), 10.0)
             b.store.create_many = b.real_create_many  # type: ignore[method-assign]
-            route = await b.api.IvrOutcome(ivr_request("bk5", "route", "demo-support", 0, {}, [["callback", "1"]],
-                                                       "", None), timeout=5.0)  # fmt: skip
+            if then == "route":
+                second = await b.api.IvrOutcome(ivr_request("bk5", "route", "demo-support", 0, {},
+                                                            [["callback", "1"]], "", None), timeout=5.0)  # fmt: skip
+            else:
+                second = await b.book("bk5")
+            rebooked = await b.store.get("bk5")
             handled = await b.served("bk5")
             await wait_for(lambda: "completed" in b.journey("bk5"), 10.0)
             journey = b.journey("bk5")
         assert not answer.ok and "could not be stored" in answer.error, answer
         [ended] = swept
         assert ended.contact.state.value == "failed" and ended.contact.data.get("withdrawn") == "true", ended
-        assert route.ok, route.error
-        assert "callback_requested" not in journey and handled["bk5"] == 1, (journey, handled)
+        assert second.ok, second.error
+        assert handled["bk5"] == 1, handled
+        if then == "route":
+            assert "callback_requested" not in journey, journey
+        else:
+            assert rebooked is not None and rebooked.contact.state.value == "queued", rebooked
+            assert rebooked.contact.owner_site == "dev" and rebooked.contact.data.get("callback") == "booked"
+            assert "callback_requested" in journey, journey
 
     asyncio.run(scenario())
 

@@ -75,6 +75,7 @@ class DurableWriter:
         stored = self._stored.get(cid)
         if stored is None or stored.done():
             stored = self._stored[cid] = asyncio.get_running_loop().create_future()
+        self._sweeps = [c for c in self._sweeps if c.contact_id != cid]  # booked again: the new write decides
         self._creates.append((placed, contact))
         self.creating.add(cid)
         self._wake.set()
@@ -151,7 +152,14 @@ class DurableWriter:
         token = self._token()
         self.transactions += 1
         created = await self.store.create_many([contact for _, contact in creates], token)
-        for (placed, _), (stored, new) in zip(creates, created, strict=True):
+        for (placed, contact), (stored, new) in zip(creates, created, strict=True):
+            if not new and stored.contact.terminal and stored.contact.data.get("withdrawn") == "true" \
+                    and stored.contact.owner_site == token.site:  # fmt: skip
+                # this site's own withdrawn booking of it (a flow that offers the callback again)
+                revived = await self.store.update(stored, contact, token)
+                if revived is None:
+                    raise CoordError(f"contact {contact.contact_id}: its withdrawn record changed meanwhile")
+                stored, new = revived, True
             placed.stored = stored if new else None  # known already (a retry that etcd did take): re-read
             self._answer(placed.record.id, True)
 
