@@ -1,5 +1,7 @@
 """The media gateway with real aiortc peers on loopback: IVR with in-band and RFC 4733 DTMF,
-queue music and announcements, bridging both ways, hold, transfer, hang-up and the recording."""
+queue music and announcements, bridging both ways, hold, transfer, hang-up and the recording, and a
+callback booking that waits for the site. The site's side (position, EWT, bookings) is answered by
+``Estimator`` here; the whole path through a real site is tests/integration/test_web_callback.py."""
 
 from __future__ import annotations
 
@@ -33,6 +35,15 @@ def center() -> CenterSpec:
 class Estimator:
     def __init__(self) -> None:
         self.asked: list[tuple[str, str, str]] = []
+        self.bookings: list[tuple[str, str, str | None]] = []
+        self.answer = asyncio.Event()  # the site answers a booking once this is set...
+        self.booking_error = ""  # ...with this ('' = stored)
+
+    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
+                            path: tuple[tuple[str, str], ...]) -> str:
+        self.bookings.append((contact_id, queue, number))
+        await self.answer.wait()
+        return self.booking_error
 
     async def wait_estimate(self, contact_id: str, tenant: str, queue: str) -> tuple[float | None, int | None]:
         self.asked.append((contact_id, tenant, queue))
@@ -65,6 +76,9 @@ class Watcher:
 
     def kinds(self, contact_id: str) -> list[str]:
         return [e["kind"] for e in self.events if e["contact_id"] == contact_id]
+
+    def count(self, contact_id: str, kind: str) -> int:
+        return self.kinds(contact_id).count(kind)
 
     def find(self, contact_id: str, kind: str, **match: Any) -> dict[str, Any] | None:
         for e in self.events:
@@ -190,6 +204,61 @@ def test_ivr_inband_dtmf_queue_bridge_hold_transfer_hangup_recording(tmp_path: P
         right_1k, right_1500 = shares(right, AGENT_HZ), shares(right, AGENT2_HZ)
         assert sum(r > 0.5 for r in right_1k) >= 2 and sum(r > 0.5 for r in right_1500) >= 2  # both agents, in turn
         assert max(shares(right, CALLER_HZ)) < 0.05
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "not_stored"])
+def test_a_callback_booking_plays_music_until_the_site_answers(tmp_path: Path, stored: bool) -> None:
+    """The caller accepts the callback offer: music, no goodbye, until the site says the callback is
+    stored; then the goodbye. If it could not be stored, the caller stays in line (the flow's
+    declined branch routes to the queue)."""
+
+    async def scenario() -> None:
+        gw = MediaGateway("dev", 0, center(), run_dir=str(tmp_path))
+        est = Estimator()  # EWT 150 s: the offer (min 60 s) is made
+        est.booking_error = "" if stored else "etcd did not take it in time"
+        await gw.set_estimator(est)
+        watch = Watcher(gw)
+        caller = TonePeer(CALLER_HZ)
+        cid = f"c-book-{stored}"
+        try:
+            await connect(lambda sdp: gw.caller_offer(cid, "demo", "demo-main", "+15555550123", sdp), caller)
+            caller.track.freq_hz = None  # quiet: what it hears is the gateway's
+            for prompt, keys in (("For support press 1, for anything else press 2.", "1"),
+                                 ("Please enter your account number, then the hash key.", "42#"),
+                                 ("Press 1 to be called back instead of waiting.", "1")):  # fmt: skip
+                await watch.wait(cid, "prompt", prompt=prompt)
+                for key in keys:
+                    pressed = watch.count(cid, "dtmf")
+                    caller.press_inband(key)
+                    await until(f"key {key} heard", lambda n=pressed: watch.count(cid, "dtmf") > n)  # type: ignore[misc]
+            await until("the booking reaches the site", lambda: est.bookings != [])
+            assert est.bookings == [(cid, "demo-support", "+15555550123")]
+            await asyncio.sleep(1.5)  # the offer prompt, cut short by the key, is long gone from recent()
+            assert level_dbfs(caller.recent(0.5)) > -45, "silence while the site stores the callback"
+            assert watch.find(cid, "prompt", prompt="We will call you back. Goodbye.") is None
+            assert gw.active[cid].state == "ivr"
+            est.answer.set()
+            if stored:
+                await watch.wait(cid, "prompt", prompt="We will call you back. Goodbye.")
+                reported = await watch.wait(cid, "ivr", outcome="callback")
+                assert reported["reason"] == "callback_booked"
+                ended = await watch.wait(cid, "ended")
+                assert ended["reason"] == "callback_booked"
+                assert watch.find(cid, "ivr", outcome="hangup") is None  # the booking was the outcome
+            else:
+                reported = await watch.wait(cid, "ivr", outcome="callback")
+                assert reported["reason"].startswith("callback_not_booked: etcd did not take it")
+                routed = await watch.wait(cid, "ivr", outcome="route")
+                assert routed["queue"] == "demo-support"
+                assert ["callback", "1"] in routed["path"]
+                assert gw.active[cid].state == "queued"
+                assert watch.find(cid, "prompt", prompt="We will call you back. Goodbye.") is None
+        finally:
+            watch.task.cancel()
+            await caller.close()
+            await gw.close()
 
     run(scenario())
 

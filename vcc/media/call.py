@@ -99,6 +99,7 @@ class Call:
         self.ivr: IvrSession | None = None
         self.recorder: WavRecorder | None = None
         self.callback: BookCallback | None = None
+        self.booking = False  # waiting for the site to store a callback: the caller hears music meanwhile
         self._ivr_events: asyncio.Queue[IvrEvent] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -287,7 +288,7 @@ class Call:
                 if player.play_id > 0:
                     self._ivr_events.put_nowait(PromptFinished(player.play_id))
             return frame
-        if self.state in ("queued", "held", "consult", "transfer"):
+        if self.state in ("queued", "held", "consult", "transfer") or (self.booking and self.state == "ivr"):
             return self.music.next_frame()
         return _SILENCE
 
@@ -388,7 +389,12 @@ class Call:
         (the flow's declined branch) if it could not be stored. A caller who hangs up meanwhile
         keeps the callback if it is stored: the site finishes the booking on its own."""
         path = tuple(self.ivr.path) if self.ivr else ()
-        error = await self.host.book_callback(self.contact_id, action.queue, action.number, action.variables, path)
+        self.booking = True
+        try:
+            error = await self.host.book_callback(self.contact_id, action.queue, action.number, action.variables,
+                                                  path)  # fmt: skip
+        finally:
+            self.booking = False
         if not error:
             self.callback = action
         self._report_ivr("callback", queue=action.queue, variables=action.variables, path=path,
