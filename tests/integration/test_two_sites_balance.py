@@ -13,6 +13,7 @@ import yaml
 
 from tests.integration.site_harness import ROOT, InProcessSite, dev_agents
 from tests.integration.test_site_inprocess import wait_for
+from vcc.actors import site_failover
 from vcc.client.bots import BotAgentPool
 from vcc.client.contacts import SiteClient, submission
 from vcc.coord.etcd_server import EtcdCluster, free_ports
@@ -240,5 +241,53 @@ def test_a_callback_booked_while_etcd_is_slow_is_not_lost_to_an_offer(
         assert [s for s in story if s[1] == "completed"] == [("X", "completed", None)], story
         assert stored is not None and stored.contact.owner_site == "X", stored
         assert stored.contact.state.value == "completed", stored
+
+    asyncio.run(scenario())
+
+
+def test_an_offer_answered_after_a_rejoin_hand_over_leaves_the_sender_once(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """Y offers a chat to X; X takes it over in etcd and accepts, but Y gets no answer until after it
+    has rejoined (a partition during the offer) and handed the contact over, since etcd names X.
+    The contact leaves Y's log once (``moved_to_site``), not a second time when the offer call
+    finally fails (before: a second departure, ``sent_to_site`` unconfirmed, for a contact Y no
+    longer held). Seen in a CI run of test_fencing_netns.py."""
+
+    async def scenario() -> None:
+        x, y = await start_two_sites(etcd, coord_keys, tmp_path)
+        c = y.controller
+        real_offer = c.peer_offer
+        assert real_offer is not None
+        taken, lost = asyncio.Event(), asyncio.Event()
+
+        async def answer_lost(site: str, records: list) -> list:  # type: ignore[type-arg]
+            await real_offer(site, records)  # X takes it over and accepts...
+            taken.set()
+            await lost.wait()
+            raise ConnectionError("the answer was lost (injected)")  # ...and Y never hears it
+
+        c.peer_offer = answer_lost
+        bots = BotAgentPool(x.address, dev_agents("dev-01", "dev-02"), handle_s=lambda ch: 0.2)
+        client = SiteClient(y.address)
+        try:
+            await bots.start()
+            await asyncio.sleep(1.0)  # both sites have published their load: agents at X, none at Y
+            result = (await client.submit([submission("late1", "chat", "demo-chat", "+1")]))[0]
+            assert result.accepted and result.site == "Y", result
+            await wait_for(lambda: taken.is_set(), 10)
+            await site_failover.hand_over_contacts_owned_elsewhere(c)  # what Y does when it rejoins
+            lost.set()
+            await wait_for(lambda: "late1" in bots.stats.handled_ids, 20)
+            await asyncio.sleep(1.0)  # Y has settled the failed offer by now
+        finally:
+            await bots.stop()
+            await client.close()
+            await x.stop()
+            await y.stop()
+        left_y = [(e["reason"], e["data"].get("site")) for e in y.events() if e.get("contact_id") == "late1"
+                  and e.get("reason") in ("sent_to_site", "moved_to_site")]
+        assert left_y == [("moved_to_site", "X")], left_y
+        assert Counter(bots.stats.handled_ids)["late1"] == 1
 
     asyncio.run(scenario())

@@ -75,6 +75,8 @@ async def offer_to_site(c: SiteController, site: str, rec: ContactRecord) -> Non
             accepted, answered = bool(replies) and replies[0].accepted, True
         except Exception as e:  # the other site is unreachable, or its answer was lost
             log.warning("offering %s to site %s failed: %s", rec.id, site, e)
+    if c.contacts.get(rec.id) is not placed:  # settled meanwhile (a rejoin handed it to its etcd owner)
+        return
     now = c.clock()
     if accepted:
         c.contacts.pop(rec.id, None)
@@ -82,6 +84,8 @@ async def offer_to_site(c: SiteController, site: str, rec: ContactRecord) -> Non
         return
     if placed.durable and c.peer_offer is not None:
         owner = await _settle_durable_offer(c, placed, site, answered)
+        if c.contacts.get(rec.id) is not placed:
+            return
         if owner != c.site:
             c.contacts.pop(rec.id, None)
             c._emit_marker(rec, c.clock(), "sent_to_site", {"site": owner, "unconfirmed": True})
