@@ -57,7 +57,7 @@ class HangsUpOnGoodbye(WebCaller):
         self.store, self.etcd_pid = store, etcd_pid
         self.in_etcd_at_goodbye: StoredContact | None = None
         self.resumed_at = self.goodbye_at = 0.0
-        self._thaw: asyncio.Task[None] | None = None
+        self.thaw: asyncio.Task[None] | None = None
 
     async def _freeze_etcd(self) -> None:
         os.kill(self.etcd_pid, signal.SIGSTOP)
@@ -76,7 +76,7 @@ class HangsUpOnGoodbye(WebCaller):
         if m.get("type") == "media" and e.get("kind") == "prompt":
             prompt = str(e.get("prompt"))
             if prompt == OFFER:
-                self._thaw = asyncio.ensure_future(self._freeze_etcd())
+                self.thaw = asyncio.ensure_future(self._freeze_etcd())
             if prompt == GOODBYE:
                 self.goodbye_at = time.time()
                 self.in_etcd_at_goodbye = await self.store.get(self.call.contact_id)
@@ -116,8 +116,8 @@ def test_a_caller_who_hangs_up_during_the_goodbye_keeps_the_callback(tmp_path: P
                                       store=store, etcd_pid=etcd_pid)
             async with aiohttp.ClientSession() as http:
                 await caller.run(http)
-            if caller._thaw is not None:
-                await caller._thaw
+            if caller.thaw is not None:
+                await caller.thaw
             return caller
 
     try:

@@ -396,15 +396,13 @@ class SiteController:
         """A booked callback as etcd holds it: it has no live media, so it is durable (adopted if this
         site dies)."""
         rec = placed.record
-        data = {**rec.data, **({"callback_number": number} if number else {}), CALLBACK: "booked"}
+        data = {**rec.data, **_callback_fields(number)}
         return DurableContact(rec.id, rec.tenant, rec.channel, rec.queue or "", rec.arrived_at, rec.priority,
                               ContactState.QUEUED, self.site, {k: str(v) for k, v in data.items()})  # fmt: skip
 
     def queue_callback(self, placed: PlacedContact, number: str | None) -> None:
         rec = placed.record
-        if number:
-            rec.data["callback_number"] = number
-        rec.data[CALLBACK] = "booked"
+        rec.data.update(_callback_fields(number))
         placed.durable = True
         assert placed.shard is not None
         self._send(placed.shard, ("callback", rec.id, rec.queue, rec.data))
@@ -745,3 +743,8 @@ class SiteController:
             "agents_logged_in": len(self.agents), "contacts_in_progress": len(self.contacts),
             "errors": self.errors, "last_seq": self.last_seq,
         }  # fmt: skip
+
+
+def _callback_fields(number: str | None) -> dict[str, str]:
+    """What a booked callback adds to its contact's data: the number to call (when not the caller id)."""
+    return {**({"callback_number": number} if number else {}), CALLBACK: "booked"}

@@ -84,13 +84,12 @@ class DurableWriter:
     def withdraw(self, contact_id: str) -> None:
         """Give up a create etcd has not taken yet. One still waiting is dropped (answers ``False``);
         one in flight answers with that transaction's outcome, and is not retried if it failed."""
-        waiting = [pc for pc in self._creates if pc[1].contact_id == contact_id]
-        if not waiting:
-            if contact_id in self.creating:
-                self._withdrawn.add(contact_id)
-            return
+        waiting = len(self._creates)
         self._creates = [pc for pc in self._creates if pc[1].contact_id != contact_id]
-        self._answer(contact_id, False)
+        if len(self._creates) < waiting:
+            self._answer(contact_id, False)
+        elif contact_id in self.creating:
+            self._withdrawn.add(contact_id)
 
     def changed(self, placed: PlacedContact) -> None:
         """Record the contact's queue, priority and state as they are when written: QUEUED once

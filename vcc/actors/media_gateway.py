@@ -19,6 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vcc.actors.settings import BOOK_TIMEOUT_S
 from vcc.config.media import MediaConfig
 from vcc.config.trunks import SipConfig
 from vcc.core.model import CenterSpec
@@ -39,8 +40,6 @@ EVENTS_KEPT = 10_000
 FLUSH_EVERY_S = 1.0
 CLEANUP_EVERY_S = 3600.0
 ESTIMATE_TIMEOUT_S = 2.0
-# above the controller's own bound (SiteSettings.callback_confirm_s, at most 5 s, plus a write in flight)
-BOOK_TIMEOUT_S = 15.0
 
 
 class MediaGateway:
@@ -248,15 +247,10 @@ class MediaGateway:
         return True if spec is None else spec.hours.is_open(now)
 
     async def wait_estimate(self, contact_id: str, tenant: str, queue: str) -> tuple[float | None, int | None]:
-        est = self.estimator
-        if est is None:
+        if self.estimator is None:
             return None, None
         try:
-            method = est.wait_estimate
-            coro = method.remote(contact_id, tenant, queue) if hasattr(method, "remote") else method(
-                contact_id, tenant, queue
-            )
-            ewt_s, position = await asyncio.wait_for(coro, ESTIMATE_TIMEOUT_S)
+            ewt_s, position = await self._ask_site("wait_estimate", ESTIMATE_TIMEOUT_S, contact_id, tenant, queue)
             return (None if ewt_s is None else float(ewt_s)), (None if position is None else int(position))
         except Exception as exc:  # the site is busy or gone: the caller just hears no estimate
             log.warning("contact %s: wait estimate failed: %s", contact_id, exc)
@@ -265,17 +259,20 @@ class MediaGateway:
     async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
                             path: tuple[tuple[str, str], ...]) -> str:
         """Ask the site to book a callback the caller accepted: '' once etcd holds it, else why not."""
-        est = self.estimator
-        if est is None:
+        if self.estimator is None:
             return "no site to book the callback with"
         try:
-            method = est.book_callback
             args = (contact_id, queue, number, variables, path)
-            coro = method.remote(*args) if hasattr(method, "remote") else method(*args)
-            return str(await asyncio.wait_for(coro, BOOK_TIMEOUT_S))
+            return str(await self._ask_site("book_callback", BOOK_TIMEOUT_S, *args))
         except Exception as exc:  # the site is gone or stuck: the caller stays in line instead
             log.warning("contact %s: callback booking failed: %s", contact_id, exc)
             return f"the site did not answer the booking ({type(exc).__name__})"
+
+    async def _ask_site(self, name: str, timeout_s: float, *args: Any) -> Any:
+        """Call the site's side for the gateways (the web front door's actor, or the object itself)."""
+        method = getattr(self.estimator, name)
+        coro = method.remote(*args) if hasattr(method, "remote") else method(*args)
+        return await asyncio.wait_for(coro, timeout_s)
 
     def call_ended(self, call: Call) -> None:
         if self.active.get(call.contact_id) is call:

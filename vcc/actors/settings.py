@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: How long a gateway waits for the site's answer to a callback booking: above the controller's own
+#: bound (``SiteSettings.callback_confirm_s``, at most 5 s) plus a write still in flight.
+BOOK_TIMEOUT_S = 15.0
+
 
 @dataclass(frozen=True, slots=True)
 class SiteSettings:

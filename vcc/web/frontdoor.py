@@ -29,6 +29,7 @@ import grpc
 from aiohttp import WSMsgType, web
 
 from vcc.actors.ports import ActorPort
+from vcc.actors.settings import BOOK_TIMEOUT_S
 from vcc.core.model import CenterSpec, Channel
 from vcc.proto.v1 import site_pb2 as pb
 from vcc.proto.v1 import site_pb2_grpc as pb_grpc
@@ -191,8 +192,6 @@ class FrontDoor:
     async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
                             path: Sequence[Sequence[str]]) -> str:
         """A gateway's caller accepted a callback: '' once the site has it stored in etcd, else why not."""
-        from vcc.actors.media_gateway import BOOK_TIMEOUT_S
-
         request = ivr_request(contact_id, "callback", queue, 0, variables, path, "callback_booked", number)
         try:
             reply = await self.site_api().IvrOutcome(request, timeout=BOOK_TIMEOUT_S)
