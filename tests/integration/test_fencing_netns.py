@@ -117,7 +117,9 @@ async def submit_all(client: SiteClient, subs: list[Any], attempts: int = 5) -> 
 
 
 def lab_cluster_file(tmp_path: Path, addresses: dict[str, str]) -> Path:
-    path = make_cluster_file(tmp_path, port_base=36000, runtime={"lease_ttl_s": 1})
+    # below the ephemeral ports (32768-60999) that the sites' own processes connect from: a site's
+    # gRPC port once failed to bind because an outgoing connection in its namespace held it
+    path = make_cluster_file(tmp_path, port_base=16000, runtime={"lease_ttl_s": 1})
     raw = yaml.safe_load(path.read_text())
     for site in raw["sites"]:
         site["host"] = addresses[site["id"]]

@@ -62,7 +62,7 @@ def lab_namespaces() -> list[str]:
 def cluster_file(tmp_path: Path) -> Path:
     # ports only exist inside the lab's namespaces, so the file's ports collide with nothing
     # lease TTL 2 s: on the shared 2-core machine a 1 s lease fences sites now and then under no drill
-    path = make_cluster_file(tmp_path, port_base=40000, runtime={"lease_ttl_s": 2})
+    path = make_cluster_file(tmp_path, port_base=20000, runtime={"lease_ttl_s": 2})  # below the ephemeral range
     raw = yaml.safe_load(path.read_text())
     raw["lab"] = {"default": {"delay_ms": 2}, "links": [{"between": ["A", "C"], "delay_ms": 10, "jitter_ms": 2}]}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -110,7 +110,7 @@ def vcc(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def lab_file(tmp_path: Path) -> Path:
-    path = make_cluster_file(tmp_path, port_base=40000)
+    path = make_cluster_file(tmp_path, port_base=20000)  # below the ephemeral range
     raw = yaml.safe_load(path.read_text())
     raw["lab"] = {"links": [{"between": ["A", "B"], "delay_ms": DELAY_MS, "jitter_ms": JITTER_MS},
                             {"between": ["A", "C"], "loss_pct": LOSS_PCT}]}

@@ -16,6 +16,7 @@ import pytest
 
 from vcc.actors.media_gateway import MediaGateway
 from vcc.config import compile_center, load_config_text
+from vcc.core.ivr import BookCallback
 from vcc.core.model import CenterSpec
 from vcc.media.errors import MediaError
 from vcc.media.pcm import frequency_power, level_dbfs
@@ -35,13 +36,12 @@ def center() -> CenterSpec:
 class Estimator:
     def __init__(self) -> None:
         self.asked: list[tuple[str, str, str]] = []
-        self.bookings: list[tuple[str, str, str | None]] = []
+        self.bookings: list[tuple[str, str, str | None, int]] = []
         self.answer = asyncio.Event()  # the site answers a booking once this is set...
         self.booking_error = ""  # ...with this ('' = stored)
 
-    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
-                            path: tuple[tuple[str, str], ...]) -> str:
-        self.bookings.append((contact_id, queue, number))
+    async def book_callback(self, contact_id: str, booking: BookCallback) -> str:
+        self.bookings.append((contact_id, booking.queue, booking.number, booking.priority_delta))
         await self.answer.wait()
         return self.booking_error
 
@@ -234,7 +234,8 @@ def test_a_callback_booking_plays_music_until_the_site_answers(tmp_path: Path, s
                     caller.press_inband(key)
                     await until(f"key {key} heard", lambda n=pressed: watch.count(cid, "dtmf") > n)  # type: ignore[misc]
             await until("the booking reaches the site", lambda: est.bookings != [])
-            assert est.bookings == [(cid, "demo-support", "+15555550123")]
+            # priority 1: the flow's set node after the account number (the callback is routed as the call)
+            assert est.bookings == [(cid, "demo-support", "+15555550123", 1)]
             await asyncio.sleep(1.5)  # the offer prompt, cut short by the key, is long gone from recent()
             assert level_dbfs(caller.recent(0.5)) > -45, "silence while the site stores the callback"
             assert watch.find(cid, "prompt", prompt="We will call you back. Goodbye.") is None

@@ -26,7 +26,8 @@ def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "name",
-    ["no-such-file.yaml", "empty.yaml", "garbage.yaml", "binary.png", "latin1.yaml", "not_a_mapping.yaml"],
+    ["no-such-file.yaml", "empty.yaml", "garbage.yaml", "binary.png", "latin1.yaml", "not_a_mapping.yaml",
+     "alias_bomb.yaml", "recursive_alias.yaml", "too_deep.yaml"],
 )
 def test_validate_user_errors_exit_2_without_traceback(name: str) -> None:
     path = FIXTURES / name

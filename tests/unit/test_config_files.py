@@ -132,10 +132,28 @@ def test_site_endpoints_are_derived_from_port_base() -> None:
         ("syntax_error.yaml", "line 5, column 11: while parsing a flow sequence: expected ',' or ']'"),
         ("duplicate_key.yaml", "line 3, column 1: while reading a mapping: key 'name' is given twice"),
         ("control_character.yaml", "line 1, column 8: unacceptable character #x0001"),
+        ("alias_bomb.yaml", "line 10: aliases expand this value to more than 1,000,000 values"),
+        ("recursive_alias.yaml", "line 3: this value contains itself through an alias"),
+        ("too_deep.yaml", "values nested too deeply"),
     ],
 )
 def test_not_a_cluster_file(name: str, expected: str) -> None:
     assert expected in only_problem(FIXTURES / name)
+
+
+def test_anchors_and_merge_keys_still_repeat_parts_of_a_file() -> None:
+    text = (ROOT / "cluster" / "dev.yaml").read_text()
+    for old, new in (
+        ("    capacity: {voice: 1, chat: 3, email: 5, sms: 3}\n",
+         "    capacity: &full {voice: 1, chat: 3, email: 5, sms: 3}\n"),
+        ("    capacity: {voice: 1, chat: 2}\n", "    capacity: *full\n"),
+        ("    capacity: {voice: 1, email: 5, sms: 3}\n", "    capacity: {<<: *full, chat: 2}\n"),
+    ):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    agents = compile_center(load_config_text(text, "anchors.yaml")).agents
+    assert agents["dev-02"].capacity == agents["dev-01"].capacity
+    assert agents["dev-03"].capacity[Channel.CHAT] == 2 and agents["dev-03"].capacity[Channel.EMAIL] == 5
 
 
 def test_missing_file_and_directory() -> None:

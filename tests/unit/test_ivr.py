@@ -299,7 +299,7 @@ def test_callback_offered_when_the_wait_is_unknown_and_accepted() -> None:
     call = Call(flow("offer", offer=OFFER, booked=HangUp(reason="callback_booked"), route=SALES))
     call.start()
     assert prompts(call.send(WaitEstimate(None, None))) == ["offer-callback"]
-    assert call.digits("1") == [StopPrompt(1), BookCallback("sales", "+4930123", {})]
+    assert call.digits("1") == [StopPrompt(1), BookCallback("sales", "+4930123", {}, path=(("offer", "1"),))]
     # the goodbye waits until the site says the booking is stored
     assert call.send(CallbackResult(True)) == [HangUpAction("callback_booked")]
     assert call.session.outcome == HangUpAction("callback_booked")
@@ -309,7 +309,7 @@ def test_a_callback_that_could_not_be_stored_goes_down_the_declined_branch() -> 
     call = Call(flow("offer", offer=OFFER, booked=HangUp("we-will-call", "callback_booked"), route=SALES))
     call.start()
     call.send(WaitEstimate(600, 9))
-    assert call.digits("1")[-1] == BookCallback("sales", "+4930123", {})
+    assert call.digits("1")[-1] == BookCallback("sales", "+4930123", {}, path=(("offer", "1"),))
     assert not call.session.done
     # the caller stays in line: routed like a caller who declined, the offer digit kept in the path
     routed = call.send(CallbackResult(False, "etcd did not answer"))
@@ -353,7 +353,26 @@ def test_callback_number_variable_wins_over_the_caller_id() -> None:
     call.digits("555")
     call.send(WaitEstimate(600, 9))
     booked = [a for a in call.digits("1") if isinstance(a, BookCallback)]
-    assert booked == [BookCallback("sales", "555", {"callback_number": "555"})]
+    assert booked == [BookCallback("sales", "555", {"callback_number": "555"}, path=(("offer", "1"),))]
+
+
+def test_a_booked_callback_keeps_the_priority_and_skills_the_flow_set() -> None:
+    # routed as the call would have been: a VIP's callback keeps its priority, a French speaker's
+    # callback still needs a French-speaking agent
+    f = flow(
+        "vip",
+        vip=SetAttributes("french", priority_delta=5, skills={"billing": 6}),
+        french=SetAttributes("offer", priority_delta=2, skills={"french": 4, "billing": 3}),
+        offer=OFFER,
+        booked=HangUp(),
+        route=SALES,
+    )
+    call = Call(f)
+    call.start()
+    call.send(WaitEstimate(600, 9))
+    [booked] = [a for a in call.digits("1") if isinstance(a, BookCallback)]
+    assert (booked.priority_delta, booked.skills) == (7, {"billing": 6, "french": 4})
+    assert booked.path == (("offer", "1"),)
 
 
 def test_callback_declined_by_other_digit_or_timeout() -> None:

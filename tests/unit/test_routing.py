@@ -144,6 +144,16 @@ def test_extra_skills_from_the_ivr_on_enqueue() -> None:
     assert offers(events) == {"c1": "a2"} and r.contact("c1").priority == 3
 
 
+def test_skills_from_the_ivr_never_lower_what_the_contact_already_needs() -> None:
+    r = make_router([queue("q")], [agent("a1", skills={"es": 5})])
+    login_all(r)
+    r.arrive(contact("c1", skills={"es": 7}), 5.0)
+    r.start_ivr("c1", 5.0)
+    assert offers(r.enqueue("c1", "q", 9.0, skills={"es": 5, "fr": 2})) == {}
+    assert r.contact("c1").skills == {"es": 7, "fr": 2}
+    r.check()
+
+
 def test_chat_capacity_three_then_the_fourth_waits() -> None:
     r = make_router([queue("chat", channel=C)], [agent("a1", capacity={C: 3})])
     login_all(r)

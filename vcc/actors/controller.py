@@ -204,11 +204,13 @@ class SiteController:
         now = self.clock()
         results: list[Submitted] = []
         records: list[ContactRecord] = []
+        batch: set[str] = set()
         for sub in subs:
             cid = sub.contact_id or uuid.uuid4().hex
-            if cid in self.contacts or cid in self.finished:
+            if cid in self.contacts or cid in self.finished or cid in batch:
                 results.append(Submitted(cid, True, self.site, "duplicate: already taken"))
                 continue
+            batch.add(cid)
             if self.fenced:
                 results.append(Submitted(cid, False, self.site, f"site {self.site} is fenced: try another site"))
                 continue
@@ -256,7 +258,7 @@ class SiteController:
         contacts = [
             DurableContact(
                 rec.id, rec.tenant, rec.channel, rec.queue or "", rec.arrived_at, rec.priority,
-                ContactState.ARRIVED, self.site, {k: str(v) for k, v in rec.data.items()},
+                ContactState.ARRIVED, self.site, {k: str(v) for k, v in rec.data.items()}, skills=dict(rec.skills),
             )  # fmt: skip
             for rec in records
         ]
@@ -388,7 +390,7 @@ class SiteController:
                 self._send(shard, ("detach", rec.id), site_balance.send_to_site(self, target))
         elif res.outcome == "callback":  # a scripted IVR's booking: written to etcd from here on
             self.durable.created(placed, self.callback_contact(placed, res.callback_number))
-            self.queue_callback(placed, res.callback_number)
+            self.queue_callback(placed, res.callback_number, res.priority_delta)
         else:
             self._send(shard, ("ivr_hangup", rec.id, res.reason))
 
@@ -398,14 +400,17 @@ class SiteController:
         rec = placed.record
         data = {**rec.data, **_callback_fields(number)}
         return DurableContact(rec.id, rec.tenant, rec.channel, rec.queue or "", rec.arrived_at, rec.priority,
-                              ContactState.QUEUED, self.site, {k: str(v) for k, v in data.items()})  # fmt: skip
+                              ContactState.QUEUED, self.site, {k: str(v) for k, v in data.items()},
+                              skills=dict(rec.skills))  # fmt: skip
 
-    def queue_callback(self, placed: PlacedContact, number: str | None) -> None:
+    def queue_callback(self, placed: PlacedContact, number: str | None, priority_delta: int) -> None:
+        """Queue a booked callback at its shard, with the priority (``rec.priority`` already holds
+        ``priority_delta``) and the extra skills its IVR flow gave it."""
         rec = placed.record
         rec.data.update(_callback_fields(number))
         placed.durable = True
         assert placed.shard is not None
-        self._send(placed.shard, ("callback", rec.id, rec.queue, rec.data))
+        self._send(placed.shard, ("callback", rec.id, rec.queue, priority_delta, rec.skills, rec.data))
 
     # ================================================================== agents (more in vcc.actors.site_agents)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from vcc.actors.directory import PlacedContact, _fields
 from vcc.coord.session import SessionToken
-from vcc.coord.store import MAX_ADOPT_BATCH, ContactStore, DurableContact, StoredContact
+from vcc.coord.store import ContactStore, DurableContact, StoredContact, stored_size, txn_batches
 from vcc.core.model import ContactState
 from vcc.errors import CoordError, FencedError
 
@@ -217,7 +217,7 @@ class DurableWriter:
         try:
             token = self._token()
             fast = [e for e in pending if e.placed.stored is not None]
-            for batch in (fast[i : i + MAX_ADOPT_BATCH] for i in range(0, len(fast), MAX_ADOPT_BATCH)):
+            for batch in txn_batches(fast, lambda e: stored_size(e.placed.stored) if e.placed.stored else 0):
                 self.transactions += 1
                 if await self.store.complete_known([e.placed.stored for e in batch if e.placed.stored], token):
                     for end in batch:
@@ -245,4 +245,4 @@ class DurableWriter:
         rec = placed.record
         state = ContactState.WRAP_UP if placed.state == ContactState.WRAP_UP.value else ContactState.QUEUED
         return DurableContact(**{**_fields(stored.contact), "queue": rec.queue or "", "state": state,
-                                 "priority": rec.priority})  # fmt: skip
+                                 "priority": rec.priority, "skills": dict(rec.skills)})  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 from vcc.actors.records import ContactRecord
 from vcc.core.ivr_script import run_scripted
-from vcc.core.model import CenterSpec
+from vcc.core.model import CenterSpec, merge_skills
 
 
 @dataclass(slots=True)
@@ -66,16 +66,18 @@ class IvrWorker:
             self.handled += 1
             if out.route is not None:
                 rec.queue = out.route.queue
-                rec.skills = {**rec.skills, **out.route.skills}
+                rec.skills = merge_skills(rec.skills, out.route.skills)
                 rec.data.update(out.route.variables)
                 rec.data["ivr_path"] = " ".join(f"{node}:{digit}" for node, digit in out.route.path)
                 results.append(IvrResult(rec, "route", priority_delta=out.route.priority_delta,
                                          prompts=list(out.prompts)))
             elif out.callback is not None:
                 rec.queue = out.callback.queue
+                rec.skills = merge_skills(rec.skills, out.callback.skills)
                 rec.data.update(out.callback.variables)
+                rec.data["ivr_path"] = " ".join(f"{node}:{digit}" for node, digit in out.callback.path)
                 results.append(IvrResult(rec, "callback", "callback_requested", out.callback.number,
-                                         prompts=list(out.prompts)))
+                                         out.callback.priority_delta, prompts=list(out.prompts)))
             else:
                 reason = out.hangup.reason if out.hangup is not None else "ivr_hangup"
                 results.append(IvrResult(rec, "hangup", reason, prompts=list(out.prompts)))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from vcc.actors.settings import BOOK_TIMEOUT_S
 from vcc.config.media import MediaConfig
 from vcc.config.trunks import SipConfig
+from vcc.core.ivr import BookCallback
 from vcc.core.model import CenterSpec
 from vcc.media.call import Call
 from vcc.media.errors import MediaError
@@ -256,14 +257,12 @@ class MediaGateway:
             log.warning("contact %s: wait estimate failed: %s", contact_id, exc)
             return None, None
 
-    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
-                            path: tuple[tuple[str, str], ...]) -> str:
+    async def book_callback(self, contact_id: str, booking: BookCallback) -> str:
         """Ask the site to book a callback the caller accepted: '' once etcd holds it, else why not."""
         if self.estimator is None:
             return "no site to book the callback with"
         try:
-            args = (contact_id, queue, number, variables, path)
-            return str(await self._ask_site("book_callback", BOOK_TIMEOUT_S, *args))
+            return str(await self._ask_site("book_callback", BOOK_TIMEOUT_S, contact_id, booking))
         except Exception as exc:  # the site is gone or stuck: the caller stays in line instead
             log.warning("contact %s: callback booking failed: %s", contact_id, exc)
             return f"the site did not answer the booking ({type(exc).__name__})"

@@ -25,6 +25,7 @@ from vcc.actors.ports import ActorPort, RayPort
 from vcc.actors.settings import SiteSettings
 from vcc.actors.shard import AcdShard
 from vcc.config import compile_center, load_config_text, site_view
+from vcc.core.ivr import BookCallback
 from vcc.errors import VccError
 
 NAMESPACE = "vcc"
@@ -99,11 +100,10 @@ class WebActor:
         result: tuple[float | None, int | None] = await self.door.wait_estimate(contact_id, tenant, queue)
         return result
 
-    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
-                            path: tuple[tuple[str, str], ...]) -> str:
+    async def book_callback(self, contact_id: str, booking: BookCallback) -> str:
         if self.door is None:
             return "the web front door is not started"
-        error: str = await self.door.book_callback(contact_id, queue, number, variables, path)
+        error: str = await self.door.book_callback(contact_id, booking)
         return error
 
     async def stop(self) -> None:

@@ -64,10 +64,10 @@ class AcdShard:
         ``("transfer", contact_id, queue | None, agent_id | None)``,
         ``("abandon", contact_id, reason)``,
         ``("fail", contact_id, reason)``; the IVR's ``("start_ivr", id)``, ``("enqueue", id, queue,
-        priority_delta, skills, data)``, ``("callback", id, queue, data)``, ``("ivr_hangup", id,
-        reason)``; moves between shards and sites: ``("detach", id)``, ``("detach_head", queue, n)``
-        (the n longest-waiting), ``("attach", record, reason[, agent_id])`` and ``("hand_over", id)``
-        (wherever it is, even with an agent: another site owns it now)."""
+        priority_delta, skills, data)``, ``("callback", id, queue, priority_delta, skills, data)``,
+        ``("ivr_hangup", id, reason)``; moves between shards and sites: ``("detach", id)``,
+        ``("detach_head", queue, n)`` (the n longest-waiting), ``("attach", record, reason[, agent_id])``
+        and ``("hand_over", id)`` (wherever it is, even with an agent: another site owns it now)."""
         self.steps += 1
         out = ShardOutput()
         events: list[Event] = []
@@ -141,11 +141,12 @@ class AcdShard:
             case ("enqueue", contact_id, queue, priority_delta, skills, data):
                 r.contact(contact_id).data.update(data)
                 return r.enqueue(contact_id, queue, now, priority_delta=priority_delta, skills=skills)
-            case ("callback", contact_id, queue, data):
+            case ("callback", contact_id, queue, priority_delta, skills, data):
                 contact = r.contact(contact_id)
                 contact.data.update(data)
                 events = r.request_callback(contact_id, now)
-                return events + r.enqueue(contact_id, queue, now, reason="callback")
+                return events + r.enqueue(contact_id, queue, now, priority_delta=priority_delta, skills=skills,
+                                          reason="callback")  # fmt: skip
             case ("ivr_hangup", contact_id, reason):
                 return end_in_ivr(r, contact_id, now, reason=reason)
             case ("attach", ContactRecord() as rec, reason, *agent):

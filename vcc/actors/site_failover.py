@@ -123,9 +123,11 @@ async def site_down(c: SiteController, event: SiteEvent) -> None:
         return
     if not won:
         return
-    report = await c.store.adopt(event.site, token)
-    taken = set(report.adopted)
-    mine = [s.contact for s in await c.store.list_by_owner(c.site) if s.contact.contact_id in taken]
+    try:
+        mine = await adopt_contacts(c, event.site, token)
+    except FencedError as e:  # this site lost its own session: it takes nothing now
+        log.warning("adopting the contacts of %s stopped: %s", event.site, e)
+        return
     now = c.clock()
     adopted = 0
     wrapped = [x for x in mine if x.state == ContactState.WRAP_UP and x.contact_id not in c.contacts]
@@ -135,7 +137,7 @@ async def site_down(c: SiteController, event: SiteEvent) -> None:
         rec = ContactRecord(
             contact.contact_id, contact.tenant, contact.channel, contact.ts,
             data=dict(contact.data), priority=contact.priority, queue=contact.queue or None,
-            enqueued_at=contact.ts, origin_site=event.site,
+            skills=dict(contact.skills), enqueued_at=contact.ts, origin_site=event.site,
         )  # fmt: skip
         if rec.queue is None or rec.queue not in c.center.queues:
             rec.queue = first_queue_of(c, rec.tenant, rec.channel)
@@ -150,6 +152,28 @@ async def site_down(c: SiteController, event: SiteEvent) -> None:
     c.emit_site_event("adopted", {"dead_site": event.site, "contacts": adopted,
                                      "failed_live_calls": failed_calls, "completed_in_wrap_up": completed,
                                      "detected_ts": detected, "adopted_ts": adopted_ts})
+
+
+async def adopt_contacts(c: SiteController, dead_site: str, token: SessionToken) -> list[DurableContact]:
+    """Move the dead site's open contacts to this site (the election is won) and return them as etcd
+    holds them now. An etcd error on the way (a member restarting, a leader election) is retried
+    until the adoption is done or this site is fenced (``FencedError``): what a failed try moved
+    stays moved and a re-run moves the rest, so the contacts to take are read back by what their
+    records say (last adopted from ``dead_site``), not from one try's report."""
+    delay_s = 0.2
+    while True:
+        try:
+            report = await c.store.adopt(dead_site, token)
+            if report.lost_to_others:
+                log.info("adopting %s: %d contacts ended or moved meanwhile", dead_site, report.lost_to_others)
+            owned = await c.store.list_by_owner(c.site)
+            return [s.contact for s in owned if s.contact.adopted_from[-1:] == (dead_site,)]
+        except FencedError:
+            raise
+        except CoordError as e:
+            log.warning("adopting the contacts of %s failed (%s); retrying in %.1f s", dead_site, e, delay_s)
+            await asyncio.sleep(delay_s)
+            delay_s = min(2 * delay_s, 2.0)
 
 
 def logged_end(
@@ -244,7 +268,7 @@ async def recover_own_contacts(c: SiteController) -> None:
         rec = ContactRecord(
             contact.contact_id, contact.tenant, contact.channel, contact.ts, data=dict(contact.data),
             priority=contact.priority, queue=contact.queue or first_queue_of(c, contact.tenant, contact.channel),
-            enqueued_at=contact.ts, origin_site=c.site,
+            skills=dict(contact.skills), enqueued_at=contact.ts, origin_site=c.site,
         )  # fmt: skip
         if rec.queue is not None and rec.queue in c.center.queues:
             c._attach(rec, now, reason="controller_restarted")

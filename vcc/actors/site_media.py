@@ -24,7 +24,7 @@ from vcc.actors.directory import TERMINAL, LoggedInAgent, PlacedContact
 from vcc.actors.ivr_worker import IvrResult
 from vcc.actors.records import CommandResult
 from vcc.core.events import SCHEMA_VERSION
-from vcc.core.model import ContactState
+from vcc.core.model import ContactState, merge_skills
 
 if TYPE_CHECKING:
     from vcc.actors.controller import SiteController
@@ -152,9 +152,11 @@ def wrap_up_note(c: SiteController, agent: LoggedInAgent, cid: str, disposition:
 
 
 async def ivr_outcome(c: SiteController, cid: str, outcome: str, queue: str, priority_delta: int,
-                      data: dict[str, str], reason: str, callback_number: str) -> str:
-    """The media gateway's IVR finished with a contact: route it, book a callback or end it.
-    Returns an error text or ''."""
+                      data: dict[str, str], reason: str, callback_number: str,
+                      skills: dict[str, int] | None = None) -> str:
+    """The media gateway's IVR finished with a contact: route it, book a callback or end it, with
+    the priority and extra skills (skill -> minimum proficiency) its flow gave it. Returns an error
+    text or ''."""
     placed = c.contacts.get(cid)
     if placed is None or placed.state in TERMINAL:
         return f"contact {cid!r} is not in progress at site {c.site}"
@@ -164,6 +166,9 @@ async def ivr_outcome(c: SiteController, cid: str, outcome: str, queue: str, pri
         return f"outcome must be route, callback or hangup, not {outcome!r}"
     if outcome != "hangup" and queue and queue not in c.center.queues:
         return f"unknown queue {queue!r}"
+    skills = skills or {}
+    if error := _skills_error(c, skills):
+        return f"contact {cid!r}: {error}"
     if cid in c.booking:
         return f"contact {cid!r}: its callback is being booked"
     rec = placed.record
@@ -172,9 +177,19 @@ async def ivr_outcome(c: SiteController, cid: str, outcome: str, queue: str, pri
         rec.queue = queue or rec.queue
         if rec.queue is None:
             return f"contact {cid!r}: no queue to route to"
+        rec.skills = merge_skills(rec.skills, skills)
     if outcome == "callback":
         return await book_callback(c, placed, callback_number or None, priority_delta)
     c._after_ivr(IvrResult(rec, outcome, reason or "ivr_hangup", callback_number or None, priority_delta))
+    return ""
+
+
+def _skills_error(c: SiteController, skills: dict[str, int]) -> str:
+    for skill, level in skills.items():
+        if skill not in c.center.skills:
+            return f"unknown skill {skill!r}"
+        if not 1 <= level <= 10:
+            return f"skill {skill!r}: proficiency must be 1-10, not {level}"
     return ""
 
 
@@ -199,7 +214,7 @@ async def book_callback(c: SiteController, placed: PlacedContact, number: str | 
     finally:
         caller_left = c.booking.pop(cid, False)
     if booked and c.contacts.get(cid) is placed and placed.state not in TERMINAL:
-        c.queue_callback(placed, number)
+        c.queue_callback(placed, number, priority_delta)
         return ""
     if booked:  # only a site closing ends a contact while its callback is booked
         log.error("contact %s: its callback was stored but the contact is gone here (%s)", cid, placed.state)

@@ -35,6 +35,10 @@ _ITEM_KINDS = {
 }
 #: Refuse files larger than this: a cluster file is text a person writes.
 MAX_FILE_BYTES = 8 * 1024 * 1024
+#: Aliases (``&defaults`` ... ``*defaults``) may repeat parts of a file, but not blow it up: a few
+#: lines of nested aliases (a "billion laughs" file) would expand to billions of values and keep
+#: the validator busy for hours. The document with every alias written out holds at most this many.
+MAX_EXPANDED_VALUES = 1_000_000
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -125,6 +129,43 @@ def _index_lines(node: yaml.Node, segments: list[Segment], lines: dict[str, int]
             _index_lines(item, [*segments, i], lines)
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _alias_problem(root: yaml.Node) -> Problem | None:
+    """A value that contains itself through an alias, or aliases that expand the document beyond
+    ``MAX_EXPANDED_VALUES``: found on the composed nodes (an alias is the anchored node itself), in
+    one pass over the distinct nodes, before anything walks the expanded document."""
+    sizes: dict[int, int] = {}  # id(node) -> values in it, aliases written out
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            size = sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if size > MAX_EXPANDED_VALUES:
+                return Problem(f"line {node.start_mark.line + 1}",
+                               f"aliases expand this value to more than {MAX_EXPANDED_VALUES:,} values "
+                               "(nested aliases?): write the repeated parts out, or nest aliases less")  # fmt: skip
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            return Problem(f"line {node.start_mark.line + 1}",
+                           "this value contains itself through an alias: a cluster file cannot be recursive")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    return None
+
+
 def _syntax_problem(exc: yaml.YAMLError, text: str) -> Problem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -170,11 +211,16 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
         loader = _StrictLoader(text)  # checks for unprintable characters already
         try:
             node = loader.get_single_node()
+            if node is not None and (problem := _alias_problem(node)) is not None:
+                raise ConfigError(source, [problem])
             data = None if node is None else loader.construct_document(node)
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
         raise ConfigError(source, [_syntax_problem(exc, text)]) from None
+    except RecursionError:  # PyYAML composes and constructs recursively
+        raise ConfigError(source, [Problem("", "values nested too deeply (hundreds of levels): "
+                                               "not a cluster file")]) from None
     if node is None or data is None:
         raise ConfigError(source, [Problem("", "the file is empty (nothing but comments)")])
     if not isinstance(data, dict):

@@ -6,7 +6,9 @@ made for a site also carry that site's session guard, so a fenced (or dead) site
 
 When a site dies, the survivor that won the adoption election calls :meth:`ContactStore.adopt`,
 which moves each open contact owned by the dead site to the adopter. Each batch (≤ 98 contacts, so
-≤ 100 compares, puts or reads per transaction) is guarded per contact on its ``mod_revision``, on
+≤ 100 compares, puts or reads per transaction, and ≤ :data:`MAX_TXN_BYTES` of contact records, under
+etcd's 1.5 MiB request limit: a contact's attached data may be up to 64 KiB) is guarded per contact
+on its ``mod_revision``, on
 the dead site's session still being absent, and on the adopter's session: two adopters can never
 both take a contact, a re-run is a no-op, and a site that comes back keeps what was not yet moved.
 Arrival ``ts`` and ``priority`` are kept, so an adopted contact keeps its place in line.
@@ -22,7 +24,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from vcc.coord.client import EtcdClient, Get, KeyValue, Op, Put, absent, mod_is
 from vcc.coord.keys import CoordKeys, check_id
@@ -30,14 +32,24 @@ from vcc.coord.session import SessionToken
 from vcc.core.model import Channel, ContactState
 from vcc.errors import FencedError
 
+T = TypeVar("T")
 MAX_ADOPT_BATCH = 98
+#: The contact records one transaction writes: etcd refuses a request over 1.5 MiB (its default
+#: ``--max-request-bytes``), and 98 e-mails with large bodies would pass that; what is left over
+#: is for the keys, compares and guards.
+MAX_TXN_BYTES = 1024 * 1024
+#: Keys per read of the contacts prefix: 200 records of at most ~65 KiB stay well under the
+#: client's 32 MiB receive limit.
+LIST_PAGE = 200
 TERMINAL = frozenset({ContactState.COMPLETED, ContactState.ABANDONED, ContactState.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
 class DurableContact:
     """A contact that is not tied to live media. ``ts`` is the arrival time (wall clock, epoch
-    seconds) that orders the queue; ``adopted_from`` lists the dead sites it was taken from."""
+    seconds) that orders the queue; ``adopted_from`` lists the dead sites it was taken from;
+    ``skills`` the extra skills (skill -> minimum proficiency) its IVR flow requires, so that the
+    site that adopts it routes it as the one that took it would have."""
 
     contact_id: str
     tenant: str
@@ -49,6 +61,7 @@ class DurableContact:
     owner_site: str
     data: dict[str, str] = field(default_factory=dict)
     adopted_from: tuple[str, ...] = ()
+    skills: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         d = {
@@ -57,6 +70,8 @@ class DurableContact:
             "priority": self.priority, "queue": self.queue, "state": str.__str__(self.state), "tenant": self.tenant,
             "ts": self.ts,
         }  # fmt: skip  (field by field: dataclasses.asdict deep-copies, and this is on the hot path)
+        if self.skills:  # absent when none: most contacts, and the records written before the field
+            d["skills"] = self.skills
         return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
@@ -73,6 +88,7 @@ class DurableContact:
             owner_site=str(d["owner_site"]),
             data={str(k): str(v) for k, v in d.get("data", {}).items()},
             adopted_from=tuple(str(s) for s in d.get("adopted_from", ())),
+            skills={str(k): int(v) for k, v in d.get("skills", {}).items()},
         )
 
     @property
@@ -136,7 +152,7 @@ class ContactStore:
         return out
 
     async def list_all(self) -> list[StoredContact]:
-        kvs, _ = await self.client.get_prefix(self.keys.contacts_prefix)
+        kvs, _ = await self.client.get_prefix(self.keys.contacts_prefix, page_size=LIST_PAGE)
         return [StoredContact.of(kv) for kv in kvs]
 
     async def list_by_owner(self, site: str, *, include_terminal: bool = False) -> list[StoredContact]:
@@ -236,11 +252,11 @@ class ContactStore:
     async def create_many(
         self, contacts: list[DurableContact], token: SessionToken
     ) -> list[tuple[StoredContact, bool]]:
-        """:meth:`create` for many contacts, one guarded transaction per :data:`MAX_ADOPT_BATCH`.
+        """:meth:`create` for many contacts, one guarded transaction per batch (:func:`txn_batches`).
         A batch in which any id already exists (or whose site is fenced) falls back to one
         :meth:`create` per contact, which sorts out which were known and raises if fenced."""
         out: list[tuple[StoredContact, bool]] = []
-        for batch in _chunks(contacts, MAX_ADOPT_BATCH):
+        for batch in txn_batches(contacts, lambda c: len(c.to_json())):
             for c in batch:
                 check_id("contact", c.contact_id)
                 if c.owner_site != token.site:
@@ -263,7 +279,7 @@ class ContactStore:
         known ``mod_revision``. A batch that fails falls back to one :meth:`update` per contact
         (None for a contact someone else changed; FencedError if this site is fenced)."""
         out: list[StoredContact | None] = []
-        for batch in _chunks(changes, MAX_ADOPT_BATCH):
+        for batch in txn_batches(changes, lambda change: len(change[1].to_json())):
             lease = await self._retention_lease() if any(new.terminal for _, new in batch) else 0
             compares = [mod_is(self.keys.contact(old.contact.contact_id), old.mod_revision) for old, _ in batch]
             puts = [Put(self.keys.contact(new.contact_id), new.to_json(), lease if new.terminal else 0)
@@ -280,12 +296,12 @@ class ContactStore:
 
     async def complete_known(self, known: list[StoredContact], token: SessionToken) -> bool:
         """Mark contacts completed in one transaction, each compared on the revision this site last
-        wrote (at most :data:`MAX_ADOPT_BATCH`). False, and nothing written, if any of them changed
+        wrote (one batch of :func:`txn_batches`). False, and nothing written, if any of them changed
         since or this site's session is not live: complete those one by one with :meth:`complete`."""
         if not known:
             return True
-        if len(known) > MAX_ADOPT_BATCH:
-            raise ValueError(f"at most {MAX_ADOPT_BATCH} contacts per transaction")
+        if len(txn_batches(known, stored_size)) > 1:
+            raise ValueError(f"at most {MAX_ADOPT_BATCH} contacts and {MAX_TXN_BYTES} bytes per transaction")
         if any(s.contact.terminal or s.contact.owner_site != token.site for s in known):
             return False
         lease = await self._retention_lease()
@@ -318,8 +334,7 @@ class ContactStore:
             pending = await self.list_by_owner(dead_site)
             if not pending:
                 break
-            for start in range(0, len(pending), batch_size):
-                batch = pending[start : start + batch_size]
+            for batch in txn_batches(pending, stored_size, batch_size):
                 while batch:
                     keys = [self.keys.contact(s.contact.contact_id) for s in batch]
                     moved = [self._moved(s.contact, dead_site, token.site, transform) for s in batch]
@@ -375,6 +390,29 @@ class ContactStore:
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def stored_size(s: StoredContact) -> int:
+    """The bytes a transaction writing ``s``'s record carries for it (about)."""
+    return len(s.contact.to_json())
+
+
+def txn_batches(items: list[T], size_of: Callable[[T], int], max_items: int = MAX_ADOPT_BATCH) -> list[list[T]]:
+    """``items`` in order, cut into transactions of at most ``max_items`` and, where records are
+    large, :data:`MAX_TXN_BYTES` (``size_of``: an item's record bytes; an item over it goes alone)."""
+    out: list[list[T]] = []
+    batch: list[T] = []
+    total = 0
+    for item in items:
+        size = size_of(item)
+        if batch and (len(batch) >= max_items or total + size > MAX_TXN_BYTES):
+            out.append(batch)
+            batch, total = [], 0
+        batch.append(item)
+        total += size
+    if batch:
+        out.append(batch)
+    return out
 
 
 def _owned_open(kv: KeyValue, site: str) -> bool:

@@ -169,11 +169,16 @@ class Announce:
 @dataclass(frozen=True, slots=True)
 class BookCallback:
     """Book a callback in ``queue`` to ``number`` (the ``callback_number`` variable, else the caller
-    id); answer with ``CallbackResult``. The flow goes on (usually to a goodbye) once it is booked."""
+    id); answer with ``CallbackResult``. The flow goes on (usually to a goodbye) once it is booked.
+    The callback is routed as the call would have been: with the priority and extra skills the flow's
+    ``set`` nodes gave it; ``path`` and ``variables`` are its screen pop."""
 
     queue: str
     number: str | None
     variables: dict[str, str] = field(default_factory=dict)
+    priority_delta: int = 0
+    skills: dict[str, int] = field(default_factory=dict)
+    path: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +370,8 @@ class IvrSession:
                 self._log(f"digit {digit}: callback {'accepted' if accepted else 'declined'}")
                 if accepted:  # the accepted branch waits for the site's CallbackResult
                     number = self.variables.get("callback_number", self.caller)
-                    self._out.append(BookCallback(node.queue, number, dict(self.variables)))
+                    self._out.append(BookCallback(node.queue, number, dict(self.variables), self.priority_delta,
+                                                  dict(self.skills), self.path))
                     self._wait = _Wait.BOOKING
                 else:
                     self._goto(node.declined, "ivr_hangup")

@@ -74,6 +74,17 @@ class SkillRequirement:
     min_proficiency: int = 1  # 1..10
 
 
+def merge_skills(have: dict[str, int], extra: dict[str, int]) -> dict[str, int]:
+    """A contact's required skills (skill -> minimum proficiency) with ``extra`` added: where both
+    name a skill, the higher minimum (the stricter requirement) holds."""
+    if not extra:
+        return have
+    merged = dict(have)
+    for skill, level in extra.items():
+        merged[skill] = max(level, merged.get(skill, 0))
+    return merged
+
+
 @dataclass(frozen=True, slots=True)
 class QueueSpec:
     """A queue as the router sees it."""

@@ -42,6 +42,7 @@ from vcc.core.contact import (
 )
 from vcc.core.dispatch import Dispatcher
 from vcc.core.events import Event
+from vcc.core.model import merge_skills
 from vcc.core.queueing import QueueRuntime
 from vcc.errors import InvalidTransition, NotFound
 
@@ -254,7 +255,7 @@ class Router(Dispatcher):
         if priority_delta:
             c.priority += priority_delta
         if skills:
-            c.skills = {**c.skills, **skills}
+            c.skills = merge_skills(c.skills, skills)
         out.append(c._enqueued(q.id, now, reason, None, enqueued_at))  # the move was checked above
         self._place(c, q, now)
         return out

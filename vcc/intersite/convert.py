@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from vcc.actors.controller import Submission, Submitted
 from vcc.actors.records import ContactRecord
 from vcc.actors.site_media import IVR_AT_GATEWAY
+from vcc.coord.keys import check_id
 from vcc.core.balancer import SiteLoad
 from vcc.core.model import Channel
 from vcc.proto.v1 import site_pb2 as pb
@@ -15,18 +17,39 @@ CHANNEL_TO_PB = {Channel.VOICE: pb.VOICE, Channel.CHAT: pb.CHAT, Channel.EMAIL: 
 CHANNEL_FROM_PB = {v: k for k, v in CHANNEL_TO_PB.items()}
 
 
+#: What one submitted contact may carry: its id becomes an etcd key, and its attached data (the
+#: screen pop) travels with it to etcd, to agents and to other sites.
+MAX_ID_CHARS = 128
+MAX_ADDRESS_CHARS = 256  # entry point, caller id
+MAX_DATA_BYTES = 64 * 1024
+
+
 class BadRequest(ValueError):
     """A request that names what is wrong with it (answered as INVALID_ARGUMENT)."""
 
 
 def submission(msg: pb.ContactSubmission, index: int) -> Submission:
+    at = f"contacts[{index}]"
     channel = CHANNEL_FROM_PB.get(msg.channel)
     if channel is None:
-        raise BadRequest(f"contacts[{index}].channel: must be one of voice, chat, email, sms")
+        raise BadRequest(f"{at}.channel: must be one of voice, chat, email, sms")
+    if msg.contact_id:  # empty: the site gives it one
+        try:
+            check_id("contact", msg.contact_id)
+        except ValueError as e:
+            raise BadRequest(f"{at}.contact_id: {e}") from None
+        if len(msg.contact_id) > MAX_ID_CHARS:
+            raise BadRequest(f"{at}.contact_id: {len(msg.contact_id)} characters, at most {MAX_ID_CHARS}")
     if not msg.entry_point:
-        raise BadRequest(f"contacts[{index}].entry_point: required")
-    if msg.patience_s < 0:
-        raise BadRequest(f"contacts[{index}].patience_s: must be >= 0")
+        raise BadRequest(f"{at}.entry_point: required")
+    for name in ("entry_point", "caller_id"):
+        if len(value := getattr(msg, name)) > MAX_ADDRESS_CHARS:
+            raise BadRequest(f"{at}.{name}: {len(value)} characters, at most {MAX_ADDRESS_CHARS}")
+    if not math.isfinite(msg.patience_s) or msg.patience_s < 0:
+        raise BadRequest(f"{at}.patience_s: must be a number of seconds >= 0, not {msg.patience_s}")
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in msg.data.items())
+    if size > MAX_DATA_BYTES:
+        raise BadRequest(f"{at}.data: {size} bytes of attached data, at most {MAX_DATA_BYTES}")
     data = dict(msg.data)
     data.pop(IVR_AT_GATEWAY, None)  # only the flag below says where the IVR runs
     if msg.ivr_at_gateway:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -52,7 +53,7 @@ class SiteApi(pb_grpc.SiteApiServicer):
         # shielded: a gateway giving up on a callback booking must not cut the controller's work in two
         error = await asyncio.shield(site_media.ivr_outcome(
             self.c, request.contact_id, request.outcome, request.queue, request.priority_delta, dict(request.data),
-            request.reason, request.callback_number))
+            request.reason, request.callback_number, dict(request.skills)))
         return pb.IvrOutcomeReply(ok=not error, error=error)
 
     async def GetPosition(self, request: pb.PositionRequest, context: Any) -> pb.Position:
@@ -112,15 +113,29 @@ class SiteApi(pb_grpc.SiteApiServicer):
             await self.c.disconnect(stream)
 
     async def _read_commands(self, commands: AsyncIterator[pb.AgentCommand], stream: AgentStream) -> None:
+        """Each command runs as its own task, so that one agent's slow command (a login checks a
+        password hash; a durable contact's completion waits for etcd) does not hold up the other
+        agents of a batched stream; one agent's commands run in the order sent (a ``ready`` sent
+        right after ``login`` or ``end_wrap_up`` waits for it)."""
         pending: set[asyncio.Task[None]] = set()
+        last: dict[str, asyncio.Task[None]] = {}  # agent -> its latest command, while it runs
+
+        def done(agent_id: str, task: asyncio.Task[None]) -> None:
+            pending.discard(task)
+            if last.get(agent_id) is task:
+                del last[agent_id]
+
         async for msg in commands:
-            task = asyncio.ensure_future(self._command(msg, stream))
+            task = asyncio.ensure_future(self._command(msg, stream, last.get(msg.agent_id)))
             pending.add(task)
-            task.add_done_callback(pending.discard)
+            last[msg.agent_id] = task
+            task.add_done_callback(functools.partial(done, msg.agent_id))
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _command(self, msg: pb.AgentCommand, stream: AgentStream) -> None:
+    async def _command(self, msg: pb.AgentCommand, stream: AgentStream, after: asyncio.Task[None] | None) -> None:
+        if after is not None and not after.done():
+            await asyncio.wait((after,))
         try:
             op, args = convert.command_args(msg)
             result = await self.c.agent_command(stream, msg.agent_id, op, args)

@@ -68,8 +68,7 @@ class CallHost(Protocol):
     def emit(self, contact_id: str, kind: str, **fields: Any) -> None: ...
     def is_open(self, tenant: str, now: float) -> bool: ...
     async def wait_estimate(self, contact_id: str, tenant: str, queue: str) -> tuple[float | None, int | None]: ...
-    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
-                            path: tuple[tuple[str, str], ...]) -> str: ...
+    async def book_callback(self, contact_id: str, booking: BookCallback) -> str: ...
     def call_ended(self, call: Call) -> None: ...
 
 
@@ -388,16 +387,15 @@ class Call:
         you back" only once a surviving site would call back if this one died, and stays in line
         (the flow's declined branch) if it could not be stored. A caller who hangs up meanwhile
         keeps the callback if it is stored: the site finishes the booking on its own."""
-        path = tuple(self.ivr.path) if self.ivr else ()
         self.booking = True
         try:
-            error = await self.host.book_callback(self.contact_id, action.queue, action.number, action.variables,
-                                                  path)  # fmt: skip
+            error = await self.host.book_callback(self.contact_id, action)
         finally:
             self.booking = False
         if not error:
             self.callback = action
-        self._report_ivr("callback", queue=action.queue, variables=action.variables, path=path,
+        self._report_ivr("callback", queue=action.queue, priority_delta=action.priority_delta, skills=action.skills,
+                         variables=action.variables, path=action.path,
                          reason="callback_booked" if not error else f"callback_not_booked: {error}",
                          callback_number=action.number)  # fmt: skip
         self._ivr_events.put_nowait(CallbackResult(not error, error))

@@ -30,6 +30,7 @@ from aiohttp import WSMsgType, web
 
 from vcc.actors.ports import ActorPort
 from vcc.actors.settings import BOOK_TIMEOUT_S
+from vcc.core.ivr import BookCallback
 from vcc.core.model import CenterSpec, Channel
 from vcc.proto.v1 import site_pb2 as pb
 from vcc.proto.v1 import site_pb2_grpc as pb_grpc
@@ -68,13 +69,16 @@ def is_web_widget(address: str) -> bool:
 
 
 def ivr_request(contact_id: str, outcome: str, queue: str, priority_delta: int, variables: Mapping[str, Any],
-                path: Sequence[Sequence[str]], reason: str, callback_number: str | None) -> pb.IvrOutcomeRequest:
-    """A gateway IVR's outcome for the site; the menu path goes in the record as ``ivr_path``."""
+                path: Sequence[Sequence[str]], reason: str, callback_number: str | None,
+                skills: Mapping[str, Any] | None = None) -> pb.IvrOutcomeRequest:
+    """A gateway IVR's outcome for the site; the menu path goes in the record as ``ivr_path``;
+    ``skills``: the extra skills the flow requires (skill -> minimum proficiency)."""
     data = {str(k): str(v) for k, v in variables.items()}
     if path:
         data["ivr_path"] = " ".join(f"{node}:{digit}" if digit else str(node) for node, digit in path)
     return pb.IvrOutcomeRequest(contact_id=contact_id, outcome=outcome, queue=queue, priority_delta=priority_delta,
-                                data=data, reason=reason, callback_number=callback_number or "")
+                                data=data, reason=reason, callback_number=callback_number or "",
+                                skills={str(k): int(v) for k, v in (skills or {}).items()})
 
 
 class FrontDoor:
@@ -189,10 +193,11 @@ class FrontDoor:
             return None, None
         return (pos.ewt_s if pos.ewt_s >= 0 else None), pos.position
 
-    async def book_callback(self, contact_id: str, queue: str, number: str | None, variables: dict[str, str],
-                            path: Sequence[Sequence[str]]) -> str:
+    async def book_callback(self, contact_id: str, booking: BookCallback) -> str:
         """A gateway's caller accepted a callback: '' once the site has it stored in etcd, else why not."""
-        request = ivr_request(contact_id, "callback", queue, 0, variables, path, "callback_booked", number)
+        b = booking
+        request = ivr_request(contact_id, "callback", b.queue, b.priority_delta, b.variables, b.path,
+                              "callback_booked", b.number, b.skills)  # fmt: skip
         try:
             reply = await self.site_api().IvrOutcome(request, timeout=BOOK_TIMEOUT_S)
         except grpc.aio.AioRpcError as e:
@@ -228,7 +233,7 @@ class FrontDoor:
             reply = await api.IvrOutcome(ivr_request(
                 cid, str(e.get("outcome", "")), str(e.get("queue") or ""), int(e.get("priority_delta") or 0),
                 e.get("variables") or {}, e.get("path") or [], str(e.get("reason") or ""),
-                e.get("callback_number")), timeout=5.0)  # fmt: skip
+                e.get("callback_number"), e.get("skills") or {}), timeout=5.0)  # fmt: skip
             if not reply.ok:
                 log.warning("IVR outcome of %s refused: %s", cid, reply.error)
         elif kind == "recording":

@@ -408,7 +408,7 @@ class ConfigReply(_message.Message):
     def __init__(self, version: _Optional[int] = ...) -> None: ...
 
 class IvrOutcomeRequest(_message.Message):
-    __slots__ = ("contact_id", "outcome", "queue", "priority_delta", "data", "reason", "callback_number")
+    __slots__ = ("contact_id", "outcome", "queue", "priority_delta", "data", "reason", "callback_number", "skills")
     class DataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -416,6 +416,13 @@ class IvrOutcomeRequest(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class SkillsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
@@ -423,6 +430,7 @@ class IvrOutcomeRequest(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SKILLS_FIELD_NUMBER: _ClassVar[int]
     contact_id: str
     outcome: str
     queue: str
@@ -430,7 +438,8 @@ class IvrOutcomeRequest(_message.Message):
     data: _containers.ScalarMap[str, str]
     reason: str
     callback_number: str
-    def __init__(self, contact_id: _Optional[str] = ..., outcome: _Optional[str] = ..., queue: _Optional[str] = ..., priority_delta: _Optional[int] = ..., data: _Optional[_Mapping[str, str]] = ..., reason: _Optional[str] = ..., callback_number: _Optional[str] = ...) -> None: ...
+    skills: _containers.ScalarMap[str, int]
+    def __init__(self, contact_id: _Optional[str] = ..., outcome: _Optional[str] = ..., queue: _Optional[str] = ..., priority_delta: _Optional[int] = ..., data: _Optional[_Mapping[str, str]] = ..., reason: _Optional[str] = ..., callback_number: _Optional[str] = ..., skills: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class IvrOutcomeReply(_message.Message):
     __slots__ = ("ok", "error")

@@ -145,8 +145,27 @@ async function accept() {
   $("offer-box").classList.remove("ringing"); show("offer-box", false); current = null;
   const r = await act("accept", { contact_id: m.contact_id });
   if (!r.ok) return;
-  if (m.channel === "voice") await startCall(m.contact_id, "sdp");
+  if (m.channel === "voice" && m.data.callback === "booked") startCallback(m);
+  else if (m.channel === "voice") await startCall(m.contact_id, "sdp").catch((e) => noMedia(m.contact_id, e));
   else if (m.channel === "chat") openChat(m.contact_id, m.caller_id);
+}
+
+// A booked callback has no live call (the customer hung up after booking it): the agent calls the
+// number back from their phone, then hangs up here, which completes it and opens the wrap-up.
+function startCallback(m) {
+  const number = m.data.callback_number || m.caller_id;
+  vcc.call = { id: m.contact_id, mic: null, rtc: null, muted: false, held: false, consulting: false, callback: number };
+  $("call-id").textContent = m.contact_id; $("call-status").textContent = `call the customer back on ${number}, then hang up here`;
+  show("call-box", true);
+}
+
+// The call could not be joined (the caller hung up as it was answered, the gateway went away): the
+// agent still holds the contact, so the call box stays, to hang up (complete) or transfer it.
+function noMedia(contactId, e) {
+  vcc.call = { id: contactId, mic: null, rtc: null, muted: false, held: false, consulting: false };
+  $("call-id").textContent = contactId; $("call-status").textContent = `no audio: ${e.message || e}`;
+  show("call-box", true);
+  showError(`${contactId}: ${e.message || e}`);
 }
 
 async function reject() {
@@ -170,7 +189,7 @@ async function startCall(contactId, op) {
 
 function endCall() {
   const c = vcc.call; if (!c) return;
-  c.rtc.pc.close(); c.mic.mic.getTracks().forEach((t) => t.stop());
+  if (c.rtc) { c.rtc.pc.close(); c.mic.mic.getTracks().forEach((t) => t.stop()); }
   vcc.call = null; vcc.audio = null; show("call-box", false);
 }
 
@@ -233,9 +252,9 @@ $("not-ready").onclick = () => act("not_ready", { reason_code: $("reason-code").
 $("logout").onclick = async () => { wantSession = false; await act("logout"); hello = null; await fetch("/api/logout", { method: "POST" }); ws.close(); setState("logged out"); show("presence-box", false); show("login-box", true); };
 $("accept").onclick = accept;
 $("reject").onclick = reject;
-$("mute").onclick = () => { const c = vcc.call; if (!c) return; c.muted = !c.muted; c.mic.gain.gain.value = c.muted ? 0 : 1; $("mute").textContent = c.muted ? "Unmute" : "Mute"; };
-$("hold").onclick = async () => { const c = vcc.call; if (c && (await act("hold", { contact_id: c.id })).ok) { c.held = true; $("call-status").textContent = "on hold"; } };
-$("resume").onclick = async () => { const c = vcc.call; if (c && (await act("resume", { contact_id: c.id })).ok) { c.held = false; $("call-status").textContent = "connected"; } };
+$("mute").onclick = () => { const c = vcc.call; if (!c || !c.mic) return; c.muted = !c.muted; c.mic.gain.gain.value = c.muted ? 0 : 1; $("mute").textContent = c.muted ? "Unmute" : "Mute"; };
+$("hold").onclick = async () => { const c = vcc.call; if (c && c.rtc && (await act("hold", { contact_id: c.id })).ok) { c.held = true; $("call-status").textContent = "on hold"; } };
+$("resume").onclick = async () => { const c = vcc.call; if (c && c.rtc && (await act("resume", { contact_id: c.id })).ok) { c.held = false; $("call-status").textContent = "connected"; } };
 $("hangup").onclick = hangUp;
 $("transfer").onclick = transfer;
 $("consult-start").onclick = () => consult("start");
