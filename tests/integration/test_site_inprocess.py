@@ -4,9 +4,11 @@ bot agents and complete exactly once, with the whole journey in the event log.""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -280,5 +282,64 @@ def test_a_callback_written_during_a_rejoin_check_stays(
         assert not [e for e in site.events() if e.get("reason") == "moved_to_site"]
         assert done is not None and done.contact.state.value == "completed", done
         assert Counter(bots.stats.handled_ids)["cb2"] == 1
+
+    asyncio.run(scenario())
+
+
+class StalledSink:
+    """The site's event sink, holding back the batch that ends ``contact_id`` until ``release``."""
+
+    def __init__(self, port: Any, contact_id: str) -> None:
+        self.port, self.contact_id = port, contact_id
+        self.stalled, self.release = asyncio.Event(), asyncio.Event()
+
+    async def call(self, method: str, *args: Any) -> Any:
+        if method == "append" and any(e.get("contact_id") == self.contact_id and e.get("state") in
+                                      ("completed", "abandoned", "failed") for e in args[0]):
+            self.stalled.set()
+            await self.release.wait()
+        return await self.port.call(method, *args)
+
+
+def test_a_voice_call_is_listed_live_from_its_yes_until_its_end_is_logged(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """``sites/<site>/live`` is what an adopter logs failed if the site dies: a call must be on it
+    the moment SubmitContacts says yes (it used to wait for the next publish, up to 0.5 s: a site
+    killed in between left the call open in the log for ever, as a CI drill showed), and must stay
+    on it until the call's end is in the event log (here held back 1.2 s), then leave it."""
+
+    async def scenario() -> None:
+        site = await InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"),
+                                   tmp_path).start()
+        client = SiteClient(site.address)
+        c = site.controller
+        sink = c.sink = StalledSink(c.sink, "v1")  # type: ignore[assignment]
+
+        async def listed() -> set[str]:
+            kv = await c.etcd.get(c.keys.site_live_calls("dev"))
+            return {call["contact_id"] for call in json.loads(kv.value)} if kv is not None else set()
+
+        try:
+            for n in range(3):  # each call, read at once
+                results = await client.submit([submission(f"v{n}", "voice", "+15555550000", "+4930111",
+                                                          dtmf="2", patience_s=1.5 if n == 1 else 0.0)])
+                assert results[0].accepted, results
+                assert f"v{n}" in await listed()
+            await asyncio.wait_for(sink.stalled.wait(), 10.0)  # v1's caller hung up: its end is held back
+            await asyncio.sleep(1.2)  # ten reconcile steps
+            assert "v1" not in c.contacts and "v1" in await listed()
+            sink.release.set()
+            await wait_for(lambda: any(e.get("contact_id") == "v1" and e["state"] == "abandoned"
+                                       for e in site.events()))
+            for _ in range(40):
+                if "v1" not in await listed():
+                    break
+                await asyncio.sleep(0.05)
+            assert await listed() == {"v0", "v2"}
+        finally:
+            sink.release.set()
+            await client.close()
+            await site.stop()
 
     asyncio.run(scenario())

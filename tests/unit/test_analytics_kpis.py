@@ -158,3 +158,26 @@ def test_a_hold_without_resume_ends_when_the_talk_ends():
              _note("c4", 1040, "connected", "hold", "a1")]  # fmt: skip
     c4 = _row(cdr.contacts(_with_notes(notes), catalog()).collect(), contact_id="c4")
     assert (c4["hold_s"], c4["talk_s"], c4["handle_s"], c4["transfers"]) == (40.0, 80.0, 120.0, 1)
+
+
+def _lost(cid: str, t: float, prev: str, by: str) -> dict:
+    """The failure a dead site's adopter logs for a call its list still held (vcc.actors.site_live)."""
+    return {"kind": "contact", "ts": B + t, "contact_id": cid, "tenant": "t1", "channel": "voice", "state": "failed",
+            "prev_state": prev, "queue": "q1", "agent_id": None, "reason": "site_lost:A", "data": {"failed_by": by},
+            "schema_version": 1, "site": by}  # fmt: skip
+
+
+def test_an_adopters_site_lost_failure_gives_way_to_an_end_the_site_logged():
+    """c1 completed at A (t=80) and A died before it unlisted the call: its adopter B logs it failed
+    at 81; the CDR keeps A's end (completed, at A, at 80). c2 (abandoned at 103) likewise, even when
+    the adopter's clock is behind (99). A call nothing else ended (l1) is failed at the adopter."""
+    lost = [_lost("c1", 81, "completed", "B"), _lost("c2", 99, "queued", "C"),
+            {**_note("l1", 500, "queued", "", "a1"), "prev_state": None, "agent_id": None, "reason": None},
+            _lost("l1", 510, "queued", "B")]  # fmt: skip
+    c = cdr.contacts(_with_notes(lost), catalog()).collect()
+    c1 = _row(c, contact_id="c1")
+    assert (c1["outcome"], c1["site"], c1["ended_ts"], c1["handle_s"]) == ("completed", "A", B + 80, 70.0)
+    c2 = _row(c, contact_id="c2")
+    assert (c2["outcome"], c2["ended_ts"]) == ("abandoned", B + 103)
+    l1 = _row(c, contact_id="l1")
+    assert (l1["outcome"], l1["site"], l1["ended_ts"], l1["wait_s"]) == ("failed", "B", B + 510, 10.0)

@@ -68,3 +68,20 @@ def test_compare_within_and_outside_tolerance() -> None:
     a = theory(4, 7.0, 0.5, 0.5, 0.05, 1.0)
     runs = [RunFigures(300, a["p_wait"], 0.1, 0.7, a["abandon_rate"] + d, 0.5) for d in (-0.01, 0.01)]
     assert compare(runs, 4, 7.0, 0.5, 0.05, patience_s=1.0)["within_tolerance"]
+
+
+def test_an_adopters_site_lost_failure_gives_way_to_the_sites_own_end() -> None:
+    """A dead site's adopter logs failed (site_lost:A) each call A listed live; an end A logged
+    itself, before or after (clocks differ), is the contact's end and counted once."""
+    lost = {"reason": "site_lost:A"}
+    events = [
+        ev("a", "queued", 0), ev("a", "connected", 1), ev("a", "completed", 5),
+        ev("a", "failed", 5.1, site="B", **lost),  # A died before it unlisted the call
+        ev("b", "queued", 0), ev("b", "failed", 4.9, site="B", **lost), ev("b", "completed", 5),  # B's clock behind
+        ev("c", "queued", 0), ev("c", "failed", 3, site="B", **lost),  # nothing else ended it
+    ]
+    js = fold(events)
+    assert [(js[c].final, js[c].site, js[c].final_count) for c in "abc"] == [
+        ("completed", "A", 1), ("completed", "A", 1), ("failed", "B", 1)]
+    f = figures(js.values(), 20.0)
+    assert (f.completed, f.failed, f.open) == (2, 1, 0)

@@ -40,6 +40,7 @@ from vcc.actors.durable_writer import DurableWriter
 from vcc.actors.ports import ActorPort
 from vcc.actors.records import CALLBACK, Command, CommandResult, ContactRecord, ShardOutput, is_durable
 from vcc.actors.settings import SiteSettings
+from vcc.actors.site_live import Entry, LiveCalls
 from vcc.coord.client import EtcdClient
 from vcc.coord.config_store import ConfigStore
 from vcc.coord.election import Elections
@@ -133,8 +134,7 @@ class SiteController:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._last_site_balance = 0.0
-        self._last_live_publish = 0.0
-        self._published_live: frozenset[str] = frozenset()
+        self.live = LiveCalls(self.etcd, self.keys.site_live_calls(self.site), self._live_calls, lambda: self.fenced)
         self.started_at = 0.0
         self.last_seq = 0
         self.errors = 0
@@ -243,7 +243,19 @@ class SiteController:
             records = [r for r in records if r.id in ok]
         for rec in records:
             self._admit(rec, now, written.get(rec.id))
+        calls = [r.id for r in records if r.channel == Channel.VOICE]
+        if calls:  # listed for the adopter before the caller hears yes (vcc.actors.site_live)
+            await self.live.listed(calls)
         return results
+
+    def _live_calls(self) -> dict[str, Entry]:
+        return {cid: self._live_entry(cid, p, p.state) for cid, p in self.contacts.items()
+                if p.record.channel == Channel.VOICE and not p.durable}
+
+    @staticmethod
+    def _live_entry(cid: str, p: PlacedContact, state: str) -> Entry:
+        return {"contact_id": cid, "tenant": p.record.tenant, "queue": p.record.queue, "state": state,
+                "agent_id": p.agent_id}
 
     async def _store_durable(
         self, records: list[ContactRecord], now: float
@@ -573,6 +585,8 @@ class SiteController:
             if placed.record.channel == Channel.VOICE:
                 self._release[self._gateway_of(cid)].append(cid)
                 self._gateway_wake.set()
+                if not placed.durable:  # listed until its end is logged
+                    self.live.ended(cid, self._live_entry(cid, placed, prev))
             if placed.durable:
                 self.durable.ended(placed, e)
                 return False
@@ -625,6 +639,7 @@ class SiteController:
             except Exception as e:
                 log.error("event sink append failed (attempt %d): %s", attempt + 1, e)
                 await asyncio.sleep(0.2)
+        self.live.logged(batch)
         for event in batch:
             for accepts, queue in self.watchers:
                 if accepts(event):
@@ -698,9 +713,7 @@ class SiteController:
                 self._send(placed.shard, ("abandon", cid, "caller_hung_up"))
         if len(self.shards) > 1:
             site_balance.rebalance(self)
-        if now - self._last_live_publish >= 0.5:
-            self._last_live_publish = now
-            await site_failover.publish_live_calls(self)
+        await self.live.publish()
         if now - self._last_site_balance >= self.settings.site_balance_s:
             self._last_site_balance = now
             site_balance.rebalance_sites(self, now)

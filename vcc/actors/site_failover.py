@@ -16,7 +16,7 @@ from vcc.config import load_config_text
 from vcc.coord.election import SiteEvent, watch_sessions
 from vcc.coord.session import SessionToken
 from vcc.coord.store import DurableContact
-from vcc.core.events import SCHEMA_VERSION
+from vcc.core.events import SCHEMA_VERSION, SITE_LOST
 from vcc.core.model import AgentState, Channel, ContactState
 from vcc.errors import CoordError, FencedError
 
@@ -216,21 +216,6 @@ def first_queue_of(c: SiteController, tenant: str, channel: Channel) -> str | No
     return None
 
 
-async def publish_live_calls(c: SiteController) -> None:
-    """Keep ``sites/<site>/live`` (no lease) listing the voice calls anchored here, so that if
-    this site dies the adopter can record them as failed: their media died with it."""
-    live = {cid: p for cid, p in c.contacts.items() if p.record.channel == Channel.VOICE and not p.durable}
-    if frozenset(live) == c._published_live or c.fenced:
-        return
-    body = json.dumps([{"contact_id": cid, "tenant": p.record.tenant, "queue": p.record.queue,
-                        "state": p.state, "agent_id": p.agent_id} for cid, p in live.items()])
-    try:
-        await c.etcd.put(c.keys.site_live_calls(c.site), body.encode())
-        c._published_live = frozenset(live)
-    except CoordError as e:
-        log.warning("publishing live calls failed: %s", e)
-
-
 async def fail_live_calls_of(c: SiteController, dead_site: str, now: float) -> int:
     """The adopter's duty: the dead site's live voice calls ended with it; record them failed."""
     kv = await c.etcd.get(c.keys.site_live_calls(dead_site))
@@ -240,7 +225,7 @@ async def fail_live_calls_of(c: SiteController, dead_site: str, now: float) -> i
     for call in calls:
         c._events.append(logged_end(c, now, call["contact_id"], call["tenant"], Channel.VOICE.value,
                                     ContactState.FAILED.value, call["state"], call["queue"], call["agent_id"],
-                                    f"site_lost:{dead_site}", {"failed_by": c.site}))
+                                    f"{SITE_LOST}{dead_site}", {"failed_by": c.site}))
     await c.etcd.delete(c.keys.site_live_calls(dead_site))
     c._events_wake.set()
     return len(calls)

@@ -9,6 +9,7 @@ import polars as pl
 import polars.selectors as cs
 
 from vcc.analytics.catalog import DEFAULT_FORMULA, DEFAULT_SHORT_ABANDON_S, DEFAULT_SL_THRESHOLD_S, Catalog
+from vcc.core.events import SITE_LOST
 from vcc.core.model import ServiceLevelFormula
 from vcc.errors import VccError
 
@@ -105,7 +106,11 @@ def records(events: pl.LazyFrame) -> pl.LazyFrame:
     chat) are not transitions; hold seconds come from ``hold_times`` and are taken out of talk time."""
     state, prev, ts, reason = pl.col("state"), pl.col("prev_state"), pl.col("ts"), pl.col("reason")
     moved = prev.is_null() | (state != prev)
-    q, conn, end = state == "queued", moved & (state == "connected"), state.is_in(TERMINAL)
+    q, conn, ended = state == "queued", moved & (state == "connected"), state.is_in(TERMINAL)
+    # a dead site's live call, logged failed by its adopter, is a presumption: an end the site itself
+    # logged (just before it died, or after a partition) is the contact's end (vcc.actors.site_live)
+    presumed = ended & reason.str.starts_with(SITE_LOST).fill_null(False)
+    end = ended & ~presumed
     talk_end, talk_start = (prev == "connected") & moved, conn
     wrap_end, wrap_start = (prev == "wrap_up") & moved, moved & (state == "wrap_up")
     data = pl.col("data")
@@ -121,9 +126,10 @@ def records(events: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("site").alias("last_site"), pl.col("site").alias("arrival_site"),
         pl.when(q).then(pl.col("queue")).alias("first_queue"), pl.col("queue").alias("any_queue"),
         pl.when(conn).then(pl.col("agent_id")).alias("agent_id"),
-        pl.when(end).then(pl.col("site")).alias("end_site"), terminal.alias("terminal"),
+        pl.when(end).then(pl.col("site")).alias("end_site"), pl.when(end).then(terminal).alias("terminal"),
+        pl.when(presumed).then(pl.col("site")).alias("_p_site"), pl.when(presumed).then(terminal).alias("_p_end"),
         pl.when(q).then(ts).alias("queued_ts"), pl.when(conn).then(ts).alias("answered_ts"),
-        pl.when(end).then(ts).alias("ended_ts"),
+        pl.when(end).then(ts).alias("ended_ts"), pl.when(presumed).then(ts).alias("_p_ts"),
         (pl.when(talk_end).then(ts).otherwise(0.0) - pl.when(talk_start).then(ts).otherwise(0.0)).alias("_talk"),
         (talk_end.cast(pl.Int32) - talk_start.cast(pl.Int32)).alias("_talk_open"),
         (pl.when(wrap_end).then(ts).otherwise(0.0) - pl.when(wrap_start).then(ts).otherwise(0.0)).alias("_wrap"),
@@ -135,8 +141,8 @@ def records(events: pl.LazyFrame) -> pl.LazyFrame:
     agg = c.group_by("contact_id").agg(
         pl.col("tenant", "channel", "arrival_site").first(), pl.col("last_site").last(),
         pl.col("first_queue", "agent_id").first(ignore_nulls=True), pl.col("any_queue").max(),
-        pl.col("end_site", "terminal", "disposition").last(ignore_nulls=True),
-        ts.min().alias("first_ts"), pl.col("queued_ts", "answered_ts").min(), pl.col("ended_ts").max(),
+        pl.col("end_site", "terminal", "disposition", "_p_site", "_p_end").last(ignore_nulls=True),
+        ts.min().alias("first_ts"), pl.col("queued_ts", "answered_ts").min(), pl.col("ended_ts", "_p_ts").max(),
         pl.col("_talk", "_talk_open", "_wrap", "_wrap_open", "transfers").sum(),
         pl.col("_held", "callback_requested").max(),
     )  # fmt: skip
@@ -148,7 +154,12 @@ def records(events: pl.LazyFrame) -> pl.LazyFrame:
             hold_s=pl.when(pl.col("_held")).then(pl.col("hold_s").fill_null(0.0)).otherwise(0.0)
         )
     names = pl.Series(TERMINAL, dtype=pl.String)
+    real = pl.col("terminal").is_not_null()
     agg = agg.with_columns(
+        end_site=pl.when(real).then("end_site").otherwise("_p_site"),
+        terminal=pl.when(real).then("terminal").otherwise("_p_end"),
+        ended_ts=pl.when(real).then("ended_ts").otherwise("_p_ts"),
+    ).with_columns(
         pl.col("tenant", "channel", "agent_id", "first_queue", "any_queue", "last_site", "arrival_site", "end_site",
                "disposition").cast(pl.String),
         terminal=pl.col("terminal").replace_strict(range(1, len(TERMINAL) + 1), names, default=None),

@@ -10,6 +10,9 @@ from typing import Any, ClassVar
 from vcc.core.model import AgentState, Channel, ContactState
 
 SCHEMA_VERSION = 1
+#: the reason of the ``failed`` a dead site's adopter logs for each call the site listed live: a
+#: presumption, which an end the site itself logged overrides (readers keep the site's end)
+SITE_LOST = "site_lost:"
 
 
 @dataclass(frozen=True, slots=True)

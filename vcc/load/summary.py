@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vcc.core.events import SITE_LOST
+
 FINAL = ("completed", "abandoned", "failed")
 
 
@@ -73,7 +75,11 @@ def fold(events: Iterable[dict[str, Any]], keep: Any = None) -> dict[str, Journe
         elif state == "connected" and j.connected_ts is None:
             j.connected_ts = ts
         elif state in FINAL:
-            j.final_count += 1
+            presumed = str(e.get("reason") or "").startswith(SITE_LOST)
+            if presumed and j.final is not None:  # an adopter's presumption after the site's own end
+                continue
+            if not (j.reason or "").startswith(SITE_LOST):  # a site's own end replaces a presumption
+                j.final_count += 1
             j.completions += state == "completed"
             j.final, j.end_ts, j.reason = state, ts, e.get("reason")
         j.site = e.get("site", j.site)
