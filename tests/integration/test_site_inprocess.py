@@ -14,10 +14,12 @@ import pytest
 
 from tests.integration.site_harness import ROOT, InProcessSite, dev_agents
 from vcc.actors import site_failover
+from vcc.actors.records import ContactRecord
 from vcc.client.bots import BotAgentPool
 from vcc.client.contacts import SiteClient, submission
 from vcc.coord.etcd_server import EtcdCluster
 from vcc.coord.keys import CoordKeys
+from vcc.core.model import Channel
 from vcc.proto.v1 import site_pb2 as pb
 
 pytestmark = pytest.mark.integration
@@ -305,7 +307,7 @@ def test_a_voice_call_is_listed_live_from_its_yes_until_its_end_is_logged(
     etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
 ) -> None:
     """``sites/<site>/live`` is what an adopter logs failed if the site dies: a call must be on it
-    the moment SubmitContacts says yes (it used to wait for the next publish, up to 0.5 s: a site
+    the moment SubmitContacts (or a site's offer) says yes (it used to wait for the next publish, up to 0.5 s: a site
     killed in between left the call open in the log for ever, as a CI drill showed), and must stay
     on it until the call's end is in the event log (here held back 1.2 s), then leave it."""
 
@@ -326,6 +328,10 @@ def test_a_voice_call_is_listed_live_from_its_yes_until_its_end_is_logged(
                                                           dtmf="2", patience_s=1.5 if n == 1 else 0.0)])
                 assert results[0].accepted, results
                 assert f"v{n}" in await listed()
+            # a call another site's balancer sends here: listed before this site answers the offer
+            taken = await c.accept_from_site("X", [ContactRecord("w1", "demo", Channel.VOICE, time.time(),
+                                                                 queue="demo-support", enqueued_at=time.time())])
+            assert taken[0].accepted and "w1" in await listed(), taken
             await asyncio.wait_for(sink.stalled.wait(), 10.0)  # v1's caller hung up: its end is held back
             await asyncio.sleep(1.2)  # ten reconcile steps
             assert "v1" not in c.contacts and "v1" in await listed()
@@ -336,7 +342,7 @@ def test_a_voice_call_is_listed_live_from_its_yes_until_its_end_is_logged(
                 if "v1" not in await listed():
                     break
                 await asyncio.sleep(0.05)
-            assert await listed() == {"v0", "v2"}
+            assert await listed() == {"v0", "v2", "w1"}
         finally:
             sink.release.set()
             await client.close()

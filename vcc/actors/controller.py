@@ -336,6 +336,9 @@ class SiteController:
                 continue
             self._attach(rec, now, reason=f"from_site:{from_site}", stored=stored)
             out[rec.id] = Submitted(rec.id, True, self.site)
+        calls = [r.id for r in fresh if r.id in self.contacts and r.channel == Channel.VOICE and not is_durable(r)]
+        if calls:  # listed here before the sender lets go of them (vcc.actors.site_live)
+            await self.live.listed(calls)
         return [out[rec.id] for rec in records]
 
     def _attach(self, rec: ContactRecord, now: float, *, reason: str, stored: StoredContact | None = None) -> None:
