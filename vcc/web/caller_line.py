@@ -121,8 +121,13 @@ class CallerLine:
                          "site": result.site})
         self._spawn(self._positions(cid))
         if channel == "voice":
-            answer = await self.door.gateway_for(cid).call(
-                "caller_offer", cid, entry.tenant, entry.flow, caller_id, str(m.get("sdp", "")), entry.queue)
+            try:
+                answer = await self.door.gateway_for(cid).call(
+                    "caller_offer", cid, entry.tenant, entry.flow, caller_id, str(m.get("sdp", "")), entry.queue)
+            except Exception:  # no media: the contact must not wait in the IVR for ever (the page says why)
+                await self.hang_up()
+                self.contact_id = ""
+                raise
             await self.send({"type": "answer", "contact_id": cid, "sdp": answer})
         elif m.get("text"):
             await self._handle({"op": "message", "text": m["text"]})

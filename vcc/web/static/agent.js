@@ -176,11 +176,17 @@ async function reject() {
 
 async function startCall(contactId, op) {
   const mic = await VccRtc.microphone();
-  const rtc = await VccRtc.call(mic.stream, async (sdp) => {
-    const r = await act(op, { contact_id: contactId, sdp });
-    if (!r.ok) throw new Error(r.error);
-    return r.sdp;
-  });
+  let rtc;
+  try {
+    rtc = await VccRtc.call(mic.stream, async (sdp) => {
+      const r = await act(op, { contact_id: contactId, sdp });
+      if (!r.ok) throw new Error(r.error);
+      return r.sdp;
+    });
+  } catch (e) {  // no call to join: the microphone is not left open
+    mic.mic.getTracks().forEach((t) => t.stop());
+    throw e;
+  }
   vcc.call = { id: contactId, mic, rtc, muted: false, held: false, consulting: op === "consult_join" };
   vcc.audio = VccRtc.listen(rtc.remote, $("remote-audio"));
   $("call-id").textContent = contactId; $("call-status").textContent = op === "sdp" ? "connected" : "consulting";

@@ -26,7 +26,7 @@ let voiceLine = null, mic = null, rtc = null, answerWaiter = null;
 function onVoice(m) {
   const v = vcc.voice;
   if (m.type === "contact") v.contactId = m.contact_id;
-  else if (m.type === "answer" && answerWaiter) answerWaiter(m.sdp);
+  else if (m.type === "answer" && answerWaiter) answerWaiter.resolve(m.sdp);
   else if (m.type === "status") $("call-state").textContent = m.text;
   else if (m.type === "state") { v.state = m.state; $("call-state").textContent = m.state + (m.reason ? ` (${m.reason})` : ""); if (["completed", "abandoned", "failed"].includes(m.state)) endVoice(); }
   else if (m.type === "position") { v.position = m.position; v.ewt = m.ewt_s; $("position").textContent = m.position; $("ewt").textContent = fmtWait(m.ewt_s); }
@@ -36,8 +36,13 @@ function onVoice(m) {
     const line = e.kind === "prompt" ? `prompt: ${e.prompt}` : e.kind === "announce" ? `announcement: ${e.text}` :
       e.kind === "dtmf" ? `key heard: ${e.digit} (${e.source})` : e.kind;
     const div = document.createElement("div"); div.textContent = line; $("media-log").prepend(div);
-  } else if (m.type === "error") showError(m.error);
-  else if (m.type === "closed") endVoice();
+  } else if (m.type === "error") {
+    if (answerWaiter) answerWaiter.reject(new Error(m.error));  // the call did not start
+    else showError(m.error);
+  } else if (m.type === "closed") {
+    if (answerWaiter) answerWaiter.reject(new Error("the line to the site closed"));
+    else endVoice();
+  }
 }
 
 async function startCall() {
@@ -46,13 +51,19 @@ async function startCall() {
     mic = await VccRtc.microphone();
     voiceLine = open(onVoice);
     await voiceLine.ready;
-    rtc = await VccRtc.call(mic.stream, (sdp) => new Promise((resolve) => {
-      answerWaiter = resolve;
+    rtc = await VccRtc.call(mic.stream, (sdp) => new Promise((resolve, reject) => {
+      answerWaiter = { resolve, reject };
       voiceLine.send({ op: "call", caller_id: $("caller-id").value, sdp });
     }));
+    answerWaiter = null;
     vcc.audio = VccRtc.listen(rtc.remote, $("remote-audio"));
     $("hangup").disabled = false;
-  } catch (e) { showError(`call failed: ${e}`); $("call").disabled = false; }
+  } catch (e) {  // refused, or the media could not start: nothing stays open, the caller may call again
+    answerWaiter = null;
+    if (voiceLine) { voiceLine.ws.onclose = null; voiceLine.ws.close(); voiceLine = null; }
+    endVoice();
+    showError(`call failed: ${e.message || e}`);
+  }
 }
 
 function endVoice() {

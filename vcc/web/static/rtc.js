@@ -33,8 +33,13 @@ const VccRtc = (() => {
       pc.addEventListener("icegatheringstatechange", done);
       setTimeout(resolve, 2000);
     });
-    const answer = await exchange(pc.localDescription.sdp);
-    await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    try {
+      const answer = await exchange(pc.localDescription.sdp);
+      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    } catch (e) {  // refused or a bad answer: nothing stays open
+      pc.close();
+      throw e;
+    }
     return { pc, sender, remote };
   }
 
