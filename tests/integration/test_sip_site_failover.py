@@ -62,11 +62,11 @@ async def _call_then_kill(cluster: str, site_a: Any, number: str, run_dir: Path,
                          and (e.get("data") or {}).get("origin") == "sip"), None)  # fmt: skip
 
         cid = await wait_for("the SIP call to arrive at site A", arrived, 60.0)
-        key = CoordKeys(cluster).site_live_calls("A")
+        key = CoordKeys(cluster).live_call("A", cid)
         async with EtcdClient("127.0.0.1", etcd_port) as etcd:
             async def listed() -> bool:
                 kv = await etcd.get(key)
-                return kv is not None and cid in {c["contact_id"] for c in json.loads(kv.value)}
+                return kv is not None and json.loads(kv.value)["contact_id"] == cid
 
             deadline = time.monotonic() + 30
             while not await listed():

@@ -208,9 +208,8 @@ def test_a_booked_callback_is_a_durable_contact(etcd: EtcdCluster, coord_keys: C
             assert stored is not None, "the booked callback was not written to etcd"
             assert stored.contact.owner_site == "dev" and stored.contact.queue == "demo-support"
             assert stored.contact.data.get("callback") == "booked"
-            await asyncio.sleep(0.7)  # live calls are published every 0.5 s
-            live = await site.controller.etcd.get(site.controller.keys.site_live_calls("dev"))
-            assert live is None or "cb1" not in live.value.decode()
+            await asyncio.sleep(0.3)  # live calls are unlisted at the next reconcile step (0.1 s)
+            assert await site.controller.etcd.get(site.controller.keys.live_call("dev", "cb1")) is None
             await bots.start()
             await wait_for(lambda: "cb1" in bots.stats.handled_ids)
             await asyncio.sleep(0.5)
@@ -306,7 +305,7 @@ class StalledSink:
 def test_a_voice_call_is_listed_live_from_its_yes_until_its_end_is_logged(
     etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
 ) -> None:
-    """``sites/<site>/live`` is what an adopter logs failed if the site dies: a call must be on it
+    """``live/<site>/`` is what an adopter logs failed if the site dies: a call must be on it
     the moment SubmitContacts (or a site's offer) says yes (it used to wait for the next publish, up to 0.5 s: a site
     killed in between left the call open in the log for ever, as a CI drill showed), and must stay
     on it until the call's end is in the event log (here held back 1.2 s), then leave it."""
@@ -319,8 +318,8 @@ def test_a_voice_call_is_listed_live_from_its_yes_until_its_end_is_logged(
         sink = c.sink = StalledSink(c.sink, "v1")  # type: ignore[assignment]
 
         async def listed() -> set[str]:
-            kv = await c.etcd.get(c.keys.site_live_calls("dev"))
-            return {call["contact_id"] for call in json.loads(kv.value)} if kv is not None else set()
+            kvs, _ = await c.etcd.get_prefix(c.keys.live_calls_prefix("dev"))
+            return {json.loads(kv.value)["contact_id"] for kv in kvs}
 
         try:
             for n in range(3):  # each call, read at once
@@ -349,3 +348,34 @@ def test_a_voice_call_is_listed_live_from_its_yes_until_its_end_is_logged(
             await site.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_starting_site_fails_the_calls_its_previous_run_listed(
+    etcd: EtcdCluster, coord_keys: CoordKeys, tmp_path: Path
+) -> None:
+    """A controller restart keeps the site's session (nobody adopts), and a cluster stopped at once
+    has nobody left to adopt: the calls the previous run listed stay in etcd. The starting
+    controller logs each failed (a presumption, ``site_lost:<site>``), deletes its key, and says so."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        site = InProcessSite(ROOT / "cluster/dev.yaml", "dev", coord_keys.cluster, etcd.endpoint("a"), tmp_path)
+        c = site.controller
+        await c.etcd.connect()
+        entry = {"contact_id": "old-1", "tenant": "demo", "queue": "demo-general", "state": "connected",
+                 "agent_id": "dev-01"}
+        await c.etcd.put(c.keys.live_call("dev", "old-1"), json.dumps(entry).encode())
+        await c.etcd.put(c.keys.live_call("elsewhere", "x-1"), json.dumps({**entry, "contact_id": "x-1"}).encode())
+        await site.start()
+        try:
+            await wait_for(lambda: any(e.get("contact_id") == "old-1" for e in site.events()))
+            left = [kv.key for kv in (await c.etcd.get_prefix(c.keys.root + "live/"))[0]]
+        finally:
+            await site.stop()
+        assert left == [c.keys.live_call("elsewhere", "x-1")], left  # another site's calls are not ours
+        return site.events()
+
+    events = asyncio.run(scenario())
+    [end] = [e for e in events if e.get("contact_id") == "old-1"]
+    assert (end["state"], end["prev_state"], end["reason"], end["agent_id"]) == (
+        "failed", "connected", "site_lost:dev", "dev-01"), end
+    assert any(e.get("event") == "live_calls_lost" and e["data"] == {"calls": 1} for e in events), events

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from vcc.actors import site_agents, site_balance, site_failover, site_media, site_probe
@@ -134,7 +134,7 @@ class SiteController:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._last_site_balance = 0.0
-        self.live = LiveCalls(self.etcd, self.keys.site_live_calls(self.site), self._live_calls, lambda: self.fenced)
+        self.live = LiveCalls(self.etcd, self.keys, self.site, self._live_calls, self._live_entry, lambda: self.fenced)
         self.started_at = 0.0
         self.last_seq = 0
         self.errors = 0
@@ -150,6 +150,9 @@ class SiteController:
         self.publisher.start()
         self.started_at = self.clock()
         await site_failover.recover_own_contacts(self)
+        lost = await site_failover.fail_live_calls_of(self, self.site, self.clock())  # a previous run's calls
+        if lost:
+            self.emit_site_event("live_calls_lost", {"calls": lost})
         for i in range(len(self.shards)):
             self._spawn(self._shard_loop(i))
         self._spawn(self._ivr_loop())
@@ -248,13 +251,13 @@ class SiteController:
             await self.live.listed(calls)
         return results
 
-    def _live_calls(self) -> dict[str, Entry]:
-        return {cid: self._live_entry(cid, p, p.state) for cid, p in self.contacts.items()
-                if p.record.channel == Channel.VOICE and not p.durable}
+    def _live_calls(self) -> Iterator[str]:
+        voice = Channel.VOICE
+        return (cid for cid, p in self.contacts.items() if p.record.channel is voice and not p.durable)
 
-    @staticmethod
-    def _live_entry(cid: str, p: PlacedContact, state: str) -> Entry:
-        return {"contact_id": cid, "tenant": p.record.tenant, "queue": p.record.queue, "state": state,
+    def _live_entry(self, cid: str, placed: PlacedContact | None = None, state: str | None = None) -> Entry:
+        p = placed or self.contacts[cid]
+        return {"contact_id": cid, "tenant": p.record.tenant, "queue": p.record.queue, "state": state or p.state,
                 "agent_id": p.agent_id}
 
     async def _store_durable(

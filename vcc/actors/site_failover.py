@@ -5,6 +5,7 @@ controller restart, and new configuration versions."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,10 @@ from vcc.actors import site_agents
 from vcc.actors.directory import TERMINAL
 from vcc.actors.records import ContactRecord
 from vcc.config import load_config_text
+from vcc.coord.client import Delete
 from vcc.coord.election import SiteEvent, watch_sessions
 from vcc.coord.session import SessionToken
-from vcc.coord.store import DurableContact
+from vcc.coord.store import DurableContact, txn_batches
 from vcc.core.events import SCHEMA_VERSION, SITE_LOST
 from vcc.core.model import AgentState, Channel, ContactState
 from vcc.errors import CoordError, FencedError
@@ -217,18 +219,28 @@ def first_queue_of(c: SiteController, tenant: str, channel: Channel) -> str | No
 
 
 async def fail_live_calls_of(c: SiteController, dead_site: str, now: float) -> int:
-    """The adopter's duty: the dead site's live voice calls ended with it; record them failed."""
-    kv = await c.etcd.get(c.keys.site_live_calls(dead_site))
-    if kv is None:
+    """The adopter's duty: the dead site's live voice calls ended with it; record them failed. A
+    starting controller does the same with its own (``dead_site == c.site``): calls its previous
+    run listed that no adopter failed (a controller restart keeps the site's session, so nobody
+    adopts; a whole cluster stopped at once) are lost to routing; their media, if a gateway still
+    has it, is hung up."""
+    kvs, _ = await c.etcd.get_prefix(c.keys.live_calls_prefix(dead_site))
+    if not kvs:
         return 0
-    calls = json.loads(kv.value)
-    for call in calls:
+    for kv in kvs:
+        call = json.loads(kv.value)
         c._events.append(logged_end(c, now, call["contact_id"], call["tenant"], Channel.VOICE.value,
                                     ContactState.FAILED.value, call["state"], call["queue"], call["agent_id"],
                                     f"{SITE_LOST}{dead_site}", {"failed_by": c.site}))
-    await c.etcd.delete(c.keys.site_live_calls(dead_site))
+    for batch in txn_batches(kvs, lambda kv: 0):  # the keys read, not the prefix: nothing unread is lost
+        await c.etcd.txn([], [Delete(kv.key) for kv in batch])
     c._events_wake.set()
-    return len(calls)
+    if dead_site == c.site:
+        for kv in kvs:
+            cid = json.loads(kv.value)["contact_id"]
+            with contextlib.suppress(Exception):  # no such call at the gateway: nothing to hang up
+                await c.gateways[c._gateway_of(cid)].call("hangup", cid, "site_lost")
+    return len(kvs)
 
 
 async def recover_own_contacts(c: SiteController) -> None:

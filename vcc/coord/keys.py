@@ -65,10 +65,13 @@ class CoordKeys:
     def site_load(self, site: str) -> str:
         return f"{self.sites_prefix}{check_id('site', site)}/{LOAD}"
 
-    def site_live_calls(self, site: str) -> str:
-        """The site's live voice calls (no lease: the list outlives the site, so the adopter can
-        record them as failed)."""
-        return f"{self.sites_prefix}{check_id('site', site)}/{LIVE}"
+    def live_calls_prefix(self, site: str) -> str:
+        """The site's live voice calls, a key each (no lease: they outlive the site, so its adopter
+        can record them as failed). Not under ``sites/``: the load and session mirrors watch that."""
+        return f"{self.root}{LIVE}/{check_id('site', site)}/"
+
+    def live_call(self, site: str, contact_id: str) -> str:
+        return f"{self.live_calls_prefix(site)}{check_id('contact', contact_id)}"
 
     def parse_site_key(self, key: str) -> tuple[str, str] | None:
         """``sites/<site>/<kind>`` → (site, kind), None for any other key."""

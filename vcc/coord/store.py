@@ -256,20 +256,21 @@ class ContactStore:
         A batch in which any id already exists (or whose site is fenced) falls back to one
         :meth:`create` per contact, which sorts out which were known and raises if fenced."""
         out: list[tuple[StoredContact, bool]] = []
-        for batch in txn_batches(contacts, lambda c: len(c.to_json())):
-            for c in batch:
+        encoded = [(c, c.to_json()) for c in contacts]  # each record serialized once, sized and written
+        for batch in txn_batches(encoded, lambda e: len(e[1])):
+            for c, _ in batch:
                 check_id("contact", c.contact_id)
                 if c.owner_site != token.site:
                     raise ValueError(f"contact {c.contact_id} must be created by its owner site")
-            keys = [self.keys.contact(c.contact_id) for c in batch]
+            keys = [self.keys.contact(c.contact_id) for c, _ in batch]
             result = await self.client.txn(
                 [*(absent(k) for k in keys), token.guard()],
-                [Put(k, c.to_json()) for k, c in zip(keys, batch, strict=True)],
+                [Put(k, data) for k, (_, data) in zip(keys, batch, strict=True)],
             )  # fmt: skip
             if result.succeeded:
-                out.extend((StoredContact(c, result.revision), True) for c in batch)
+                out.extend((StoredContact(c, result.revision), True) for c, _ in batch)
             else:
-                out.extend([await self.create(c, token) for c in batch])
+                out.extend([await self.create(c, token) for c, _ in batch])
         return out
 
     async def update_many(
@@ -279,29 +280,31 @@ class ContactStore:
         known ``mod_revision``. A batch that fails falls back to one :meth:`update` per contact
         (None for a contact someone else changed; FencedError if this site is fenced)."""
         out: list[StoredContact | None] = []
-        for batch in txn_batches(changes, lambda change: len(change[1].to_json())):
-            lease = await self._retention_lease() if any(new.terminal for _, new in batch) else 0
-            compares = [mod_is(self.keys.contact(old.contact.contact_id), old.mod_revision) for old, _ in batch]
-            puts = [Put(self.keys.contact(new.contact_id), new.to_json(), lease if new.terminal else 0)
-                    for _, new in batch]  # fmt: skip
-            for old, new in batch:
+        encoded = [(old, new, new.to_json()) for old, new in changes]  # each record serialized once
+        for batch in txn_batches(encoded, lambda e: len(e[2])):
+            lease = await self._retention_lease() if any(new.terminal for _, new, _ in batch) else 0
+            compares = [mod_is(self.keys.contact(old.contact.contact_id), old.mod_revision) for old, _, _ in batch]
+            puts = [Put(self.keys.contact(new.contact_id), data, lease if new.terminal else 0)
+                    for _, new, data in batch]  # fmt: skip
+            for old, new, _ in batch:
                 if new.contact_id != old.contact.contact_id:
                     raise ValueError("update cannot change a contact's id")
             result = await self.client.txn([*compares, token.guard()], puts)
             if result.succeeded:
-                out.extend(StoredContact(new, result.revision) for _, new in batch)
+                out.extend(StoredContact(new, result.revision) for _, new, _ in batch)
             else:
-                out.extend([await self.update(old, new, token) for old, new in batch])
+                out.extend([await self.update(old, new, token) for old, new, _ in batch])
         return out
 
     async def complete_known(self, known: list[StoredContact], token: SessionToken) -> bool:
         """Mark contacts completed in one transaction, each compared on the revision this site last
-        wrote (one batch of :func:`txn_batches`). False, and nothing written, if any of them changed
-        since or this site's session is not live: complete those one by one with :meth:`complete`."""
+        wrote (one batch of :func:`txn_batches` with :func:`stored_size`: the caller cuts them). False,
+        and nothing written, if any of them changed since or this site's session is not live:
+        complete those one by one with :meth:`complete`."""
         if not known:
             return True
-        if len(txn_batches(known, stored_size)) > 1:
-            raise ValueError(f"at most {MAX_ADOPT_BATCH} contacts and {MAX_TXN_BYTES} bytes per transaction")
+        if len(known) > MAX_ADOPT_BATCH:
+            raise ValueError(f"at most {MAX_ADOPT_BATCH} contacts per transaction")
         if any(s.contact.terminal or s.contact.owner_site != token.site for s in known):
             return False
         lease = await self._retention_lease()
