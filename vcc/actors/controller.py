@@ -55,6 +55,7 @@ from vcc.core.events import SCHEMA_VERSION
 from vcc.core.ewt import EwtEstimator
 from vcc.core.model import DURABLE_CHANNELS, CenterSpec, Channel, ContactState
 from vcc.errors import CoordError, FencedError
+from vcc.runtime.aio import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class SiteController:
         self._spawn(self.durable.run())
         self._spawn(self._gateway_loop())
         self._spawn(self._reconcile_loop())
+        self._spawn(self._live_loop())
         self._spawn(site_failover.watch_sites(self))
         self._spawn(site_probe.probe_loop(self))
         self._spawn(site_failover.watch_config(self))
@@ -463,8 +465,7 @@ class SiteController:
         port = self.shards[i]
         last_load = 0.0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake[i].wait(), self.settings.tick_s)
+            await wait_event(self._wake[i], self.settings.tick_s)
             if self._wake[i].is_set() and len(self._inbox[i]) < BATCH_FULL:
                 await asyncio.sleep(BATCH_WINDOW_S)  # a Ray call costs ~1 ms: let more commands join it
             self._wake[i].clear()
@@ -708,6 +709,17 @@ class SiteController:
                 self.errors += 1
                 log.exception("reconcile step failed")
 
+    async def _live_loop(self) -> None:
+        """The live-call keys follow the calls every reconcile step, in a loop of their own: an
+        etcd that hangs holds up this loop, not the reconcile step (patience, balancing)."""
+        while True:
+            await asyncio.sleep(self.settings.reconcile_s)
+            try:
+                await self.live.publish()
+            except Exception:
+                self.errors += 1
+                log.exception("live-call step failed")
+
     async def update(self) -> None:
         now = self.clock()
         while self._patience and self._patience[0][0] <= now:
@@ -719,7 +731,6 @@ class SiteController:
                 self._send(placed.shard, ("abandon", cid, "caller_hung_up"))
         if len(self.shards) > 1:
             site_balance.rebalance(self)
-        await self.live.publish()
         if now - self._last_site_balance >= self.settings.site_balance_s:
             self._last_site_balance = now
             site_balance.rebalance_sites(self, now)

@@ -11,7 +11,6 @@ docs/media.md; a call's own logic is :class:`vcc.media.call.Call`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -30,6 +29,7 @@ from vcc.media.pcm import Pcm, music_on_hold
 from vcc.media.prompts import PromptCatalog, read_wav
 from vcc.media.recorder import cleanup_recordings
 from vcc.media.sip_leg import SipLeg
+from vcc.runtime.aio import wait_event
 from vcc.sip.sdp import SdpOffer
 
 if TYPE_CHECKING:
@@ -209,8 +209,7 @@ class MediaGateway:
                 first = self._events[0]["seq"] if self._events else self._seq + 1
                 return {"next": self._seq + 1 if out else since, "events": out, "gap": since < first}
             self._new_events.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_events.wait(), remaining)
+            await wait_event(self._new_events, remaining)
 
     async def calls(self) -> list[dict[str, Any]]:
         return [c.describe() for c in self.active.values()]
