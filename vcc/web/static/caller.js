@@ -49,7 +49,8 @@ async function startCall() {
   $("call").disabled = true;
   try {
     mic = await VccRtc.microphone();
-    voiceLine = open(onVoice);
+    const line = open((m) => { if (line === voiceLine) onVoice(m); });  // a line given up on says no more
+    voiceLine = line;
     await voiceLine.ready;
     rtc = await VccRtc.call(mic.stream, (sdp) => new Promise((resolve, reject) => {
       answerWaiter = { resolve, reject };
