@@ -227,8 +227,8 @@ async def fail_live_calls_of(c: SiteController, dead_site: str, now: float) -> i
     kvs, _ = await c.etcd.get_prefix(c.keys.live_calls_prefix(dead_site))
     if not kvs:
         return 0
-    for kv in kvs:
-        call = json.loads(kv.value)
+    calls = [json.loads(kv.value) for kv in kvs]
+    for call in calls:
         c._events.append(logged_end(c, now, call["contact_id"], call["tenant"], Channel.VOICE.value,
                                     ContactState.FAILED.value, call["state"], call["queue"], call["agent_id"],
                                     f"{SITE_LOST}{dead_site}", {"failed_by": c.site}))
@@ -236,8 +236,8 @@ async def fail_live_calls_of(c: SiteController, dead_site: str, now: float) -> i
         await c.etcd.txn([], [Delete(kv.key) for kv in batch])
     c._events_wake.set()
     if dead_site == c.site:
-        for kv in kvs:
-            cid = json.loads(kv.value)["contact_id"]
+        for call in calls:
+            cid = call["contact_id"]
             with contextlib.suppress(Exception):  # no such call at the gateway: nothing to hang up
                 await c.gateways[c._gateway_of(cid)].call("hangup", cid, "site_lost")
     return len(kvs)
